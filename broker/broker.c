@@ -38,6 +38,8 @@ broker_config_defaults (broker_config_t *config)
     config->heartbeat_ms = LLMQ_HEARTBEAT_MS;
     config->liveness = LLMQ_LIVENESS;
     config->shutdown_grace_ms = 10000;
+    config->replay_window_ms = 10000;
+    config->replay_max_bytes = 16u << 20;
 }
 
 static int
@@ -84,8 +86,11 @@ s_create_tables (broker_t *self)
     self->workers = self->models ? workers_new (self->models) : NULL;
     self->timers = timers_new ();
     self->decoder = llmq_decoder_new ();
+    self->recent = recent_new ((uint64_t) self->config.replay_window_ms * 1000,
+                               self->config.replay_max_bytes);
     llmq_buf_init (&self->out);
-    if (!self->requests || !self->workers || !self->timers || !self->decoder) {
+    if (!self->requests || !self->workers || !self->timers || !self->decoder
+    ||  !self->recent) {
         llmq_log ('E', BROKER_LOG, "out of memory");
         return -1;
     }
@@ -141,6 +146,7 @@ broker_destroy (broker_t **self_p)
     workers_destroy (&self->workers);
     models_destroy (&self->models);
     timers_destroy (&self->timers);
+    recent_destroy (&self->recent);
     llmq_decoder_destroy (&self->decoder);
     llmq_buf_free (&self->out);
     if (self->clients)
@@ -186,8 +192,15 @@ int
 broker_send (broker_t *self, void *sock, const void *route, size_t route_len,
              const llmq_buf_t *frame)
 {
+    return broker_send_bytes (self, sock, route, route_len, frame->data, frame->size);
+}
+
+int
+broker_send_bytes (broker_t *self, void *sock, const void *route, size_t route_len,
+                   const void *frame, size_t size)
+{
     if (zmq_send (sock, route, route_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
-    ||  zmq_send (sock, frame->data, frame->size, ZMQ_DONTWAIT) == -1) {
+    ||  zmq_send (sock, frame, size, ZMQ_DONTWAIT) == -1) {
         int err = errno;
         self->stats.send_failures++;
         broker_debug (self, "send failed: %s", zmq_strerror (err));
@@ -210,28 +223,53 @@ broker_send_error (broker_t *self, void *sock, const void *route, size_t route_l
     return broker_send (self, sock, route, route_len, &self->out);
 }
 
-/*  Words for the failures llmq_peek_command reports (it has no decoder
-    to hold a detail).                                                     */
-static const char *
-s_peek_detail (llmq_decode_result_t rc)
+void
+broker_reject (broker_t *self, void *sock, zmq_msg_t *route, llmq_errcode_t code,
+               llmq_str_t id, const char *detail)
 {
-    switch (rc) {
-        case LLMQ_DECODE_SIGNATURE: return "not an LLMQ frame";
-        case LLMQ_DECODE_VERSION:   return "unsupported protocol version";
-        case LLMQ_DECODE_TOO_LARGE: return "frame too large";
-        case LLMQ_DECODE_COMMAND:   return "unknown command";
-        default:                    return "malformed frame";
-    }
+    self->stats.malformed++;
+    broker_debug (self, "rejected a frame: %s", detail);
+    broker_send_error (self, sock, zmq_msg_data (route), zmq_msg_size (route), id, code, detail);
 }
 
 void
-broker_reject (broker_t *self, void *sock, const void *route, size_t route_len,
-               llmq_decode_result_t rc, const char *detail)
+broker_reject_decode (broker_t *self, void *sock, zmq_msg_t *route,
+                      llmq_decode_result_t rc, llmq_str_t id)
 {
-    self->stats.malformed++;
-    broker_debug (self, "rejected a frame: %s", detail ? detail : s_peek_detail (rc));
-    broker_send_error (self, sock, route, route_len, llmq_str (NULL),
-                       llmq_decode_errcode (rc), detail ? detail : s_peek_detail (rc));
+    broker_reject (self, sock, route, llmq_decode_errcode (rc), id,
+                   llmq_decoder_error (self->decoder));
+}
+
+void
+broker_reject_header (broker_t *self, void *sock, zmq_msg_t *route, zmq_msg_t *frame,
+                      llmq_decode_result_t rc)
+{
+    /*  llmq_peek_command has no decoder to hold a detail: say it here.     */
+    char detail [96];
+    const uint8_t *bytes = zmq_msg_data (frame);
+    if (zmq_msg_size (frame) < LLMQ_HEADER_SIZE)
+        rc = LLMQ_DECODE_SIGNATURE;
+    if (rc == LLMQ_DECODE_VERSION)
+        snprintf (detail, sizeof detail, "protocol version %u not supported; "
+                  "this peer speaks version %u", bytes [4], LLMQ_PROTO_VERSION);
+    else
+    if (rc == LLMQ_DECODE_COMMAND)
+        snprintf (detail, sizeof detail, "unknown command 0x%02x", bytes [5]);
+    else
+        snprintf (detail, sizeof detail, "%s",
+                  rc == LLMQ_DECODE_TOO_LARGE ? "frame too large"
+                : rc == LLMQ_DECODE_SIGNATURE ? "not an LLMQ frame"
+                : "malformed frame header");
+    broker_reject (self, sock, route, llmq_decode_errcode (rc), llmq_str (NULL), detail);
+}
+
+void
+broker_reject_command (broker_t *self, void *sock, zmq_msg_t *route, llmq_cmd_t cmd)
+{
+    char detail [64];
+    snprintf (detail, sizeof detail, "command 0x%02x is not accepted on this socket",
+              (unsigned) cmd);
+    broker_reject (self, sock, route, LLMQ_ERR_BAD_REQUEST, llmq_str (NULL), detail);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -282,8 +320,8 @@ s_drain (broker_t *self, void *sock, handler_fn *handler)
             if (parts == 1)
                 handler (self, &route, &frame);
             else
-                broker_reject (self, sock, zmq_msg_data (&route), zmq_msg_size (&route),
-                               LLMQ_DECODE_MALFORMED, "expected exactly one frame");
+                broker_reject (self, sock, &route, LLMQ_ERR_BAD_REQUEST, llmq_str (NULL),
+                               "expected exactly one frame after the routing id");
         }
         else
         if (rc == -1)
@@ -381,6 +419,7 @@ broker_poll_once (broker_t *self, int max_wait_ms)
         this round may have held pointers to them.                         */
     workers_reap (self->workers);
     models_collect (self->models);
+    recent_expire (self->recent, llmq_now_us ());
     return 0;
 }
 

@@ -38,6 +38,8 @@ typedef struct {
     uint32_t heartbeat_ms;          /* heartbeat interval                  */
     uint32_t liveness;              /* silent intervals before a worker is dead */
     uint32_t shutdown_grace_ms;     /* time to finish work when stopping   */
+    uint32_t replay_window_ms;      /* FINALs kept for resends (recent.h)  */
+    size_t replay_max_bytes;        /* memory for those, at most           */
     bool verbose;                   /* debug log lines                     */
 } broker_config_t;
 

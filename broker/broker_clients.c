@@ -20,7 +20,7 @@ s_route (zmq_msg_t *route, size_t *len)
 
 /*  The request's timeout in microseconds: its own or the default, capped.  */
 static uint64_t
-s_timeout_us (const broker_t *self, const llmq_request_t *msg)
+s_timeout_us (const broker_t *self, const llmq_wire_request_t *msg)
 {
     uint64_t ms = msg->timeout_ms ? msg->timeout_ms : self->config.request_timeout_ms;
     if (ms > self->config.max_timeout_ms)
@@ -31,13 +31,14 @@ s_timeout_us (const broker_t *self, const llmq_request_t *msg)
 /*  Creates the record for a new request; NULL (client answered) on failure. */
 static request_t *
 s_new_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame,
-               const llmq_request_t *msg)
+               const llmq_wire_request_t *msg)
 {
     size_t route_len;
     const void *route_bytes = s_route (route, &route_len);
     model_t *model = models_get (self->models, msg->model.ptr, msg->model.len);
     request_t *req = model ? requests_alloc (self->requests) : NULL;
-    if (req && request_attach (req, route, frame, msg->id.ptr, msg->id.len, msg->raw, msg->raw_size)) {
+    if (req && request_attach (req, route, frame, msg->id.ptr, msg->id.len,
+                               msg->raw, msg->raw_size)) {
         requests_free (self->requests, req);
         req = NULL;
     }
@@ -61,18 +62,34 @@ s_new_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame,
     return req;
 }
 
+/*  Answers a resend of a request answered a moment ago with the same
+    FINAL (recent.h); false when there is none.                            */
+static bool
+s_replay (broker_t *self, const void *route, size_t route_len, llmq_str_t id)
+{
+    size_t size;
+    const void *frame = recent_get (self->recent, route, route_len, id.ptr, id.len, &size,
+                                    self->msg_start_us);
+    if (!frame)
+        return false;
+    self->stats.resends++;
+    self->stats.replayed++;
+    broker_send_bytes (self, self->clients, route, route_len, frame, size);
+    return true;
+}
+
 static void
 s_on_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
 {
     self->stats.received++;
     size_t route_len;
     const void *route_bytes = s_route (route, &route_len);
-    llmq_request_t msg;
+    /*  Zeroed: on a failure the id is there if the decoder got to it.    */
+    llmq_wire_request_t msg = { 0 };
     llmq_decode_result_t rc = llmq_decode_request (self->decoder, zmq_msg_data (frame),
                                                    zmq_msg_size (frame), &msg);
     if (rc) {
-        broker_reject (self, self->clients, route_bytes, route_len, rc,
-                       llmq_decoder_error (self->decoder));
+        broker_reject_decode (self, self->clients, route, rc, msg.id);
         return;
     }
     if (requests_find (self->requests, route_bytes, route_len, msg.id.ptr, msg.id.len)) {
@@ -81,6 +98,8 @@ s_on_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
         self->stats.resends++;
         return;
     }
+    if (s_replay (self, route_bytes, route_len, msg.id))
+        return;
     if (self->stopping) {
         broker_send_error (self, self->clients, route_bytes, route_len, msg.id,
                            LLMQ_ERR_SHUTTING_DOWN, "broker is shutting down");
@@ -101,17 +120,16 @@ s_on_cancel (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
 {
     size_t route_len;
     const void *route_bytes = s_route (route, &route_len);
-    llmq_cancel_t msg;
+    llmq_cancel_t msg = { 0 };
     llmq_decode_result_t rc = llmq_decode_cancel (self->decoder, zmq_msg_data (frame),
                                                   zmq_msg_size (frame), &msg);
     if (rc) {
-        broker_reject (self, self->clients, route_bytes, route_len, rc,
-                       llmq_decoder_error (self->decoder));
+        broker_reject_decode (self, self->clients, route, rc, msg.id);
         return;
     }
     if (!msg.id.ptr) {          /* a CANCEL by rid is for workers only     */
-        broker_reject (self, self->clients, route_bytes, route_len,
-                       LLMQ_DECODE_MISSING_FIELD, "missing field 'id'");
+        broker_reject (self, self->clients, route, LLMQ_ERR_BAD_REQUEST, msg.id,
+                       "missing field 'id'");
         return;
     }
     request_t *req = requests_find (self->requests, route_bytes, route_len,
@@ -136,24 +154,12 @@ s_on_ping (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
     llmq_decode_result_t rc = llmq_decode_ping (self->decoder, zmq_msg_data (frame),
                                                 zmq_msg_size (frame), &msg);
     if (rc) {
-        broker_reject (self, self->clients, route_bytes, route_len, rc,
-                       llmq_decoder_error (self->decoder));
+        broker_reject_decode (self, self->clients, route, rc, llmq_str (NULL));
         return;
     }
     llmq_ping_t pong = { .nonce = msg.nonce, .version = llmq_str (LLMQ_VERSION_STRING) };
     if (llmq_encode_pong (&self->out, &pong) == 0)
         broker_send (self, self->clients, route_bytes, route_len, &self->out);
-}
-
-/*  An ERROR for a command this socket does not take.                      */
-static void
-s_unexpected (broker_t *self, void *sock, zmq_msg_t *route, llmq_cmd_t cmd)
-{
-    char detail [64];
-    snprintf (detail, sizeof detail, "unexpected command 0x%02x", (unsigned) cmd);
-    size_t route_len;
-    const void *route_bytes = s_route (route, &route_len);
-    broker_reject (self, sock, route_bytes, route_len, LLMQ_DECODE_COMMAND, detail);
 }
 
 void
@@ -162,14 +168,14 @@ broker_client_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
     llmq_cmd_t cmd;
     llmq_decode_result_t rc = llmq_peek_command (zmq_msg_data (frame), zmq_msg_size (frame), &cmd);
     if (rc) {
-        broker_reject (self, self->clients, zmq_msg_data (route), zmq_msg_size (route), rc, NULL);
+        broker_reject_header (self, self->clients, route, frame, rc);
         return;
     }
     switch (cmd) {
         case LLMQ_CMD_REQUEST: s_on_request (self, route, frame); break;
         case LLMQ_CMD_CANCEL:  s_on_cancel (self, route, frame); break;
         case LLMQ_CMD_PING:    s_on_ping (self, route, frame); break;
-        default:               s_unexpected (self, self->clients, route, cmd); break;
+        default:               broker_reject_command (self, self->clients, route, cmd); break;
     }
 }
 
@@ -179,11 +185,11 @@ broker_stats_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
     llmq_cmd_t cmd;
     llmq_decode_result_t rc = llmq_peek_command (zmq_msg_data (frame), zmq_msg_size (frame), &cmd);
     if (rc) {
-        broker_reject (self, self->stats_sock, zmq_msg_data (route), zmq_msg_size (route), rc, NULL);
+        broker_reject_header (self, self->stats_sock, route, frame, rc);
         return;
     }
     if (cmd != LLMQ_CMD_STATS) {
-        s_unexpected (self, self->stats_sock, route, cmd);
+        broker_reject_command (self, self->stats_sock, route, cmd);
         return;
     }
     uint64_t now_us = llmq_now_us ();

@@ -8,6 +8,11 @@
                         heartbeats, liveness, losing a worker
       dispatch.c        the life of a request: dispatch or queue, requeue,
                         answer, deadlines and the no-worker grace
+    over the data structures, one module each, that know nothing of
+    sockets: requests.c (table + key index), models.c (per-model queue and
+    workers), workers.c (registry, choice), queue.c (intrusive FIFO),
+    timers.c (deadline heap), recent.c (answers kept for resends),
+    stats.c (counters, snapshot).
     Not a public header: nothing outside broker/ includes it.
 */
 #ifndef LLMQ_BROKER_INTERNAL_H_INCLUDED
@@ -17,6 +22,7 @@
 #include "llmq_log.h"
 #include "llmq_proto.h"
 #include "models.h"
+#include "recent.h"
 #include "requests.h"
 #include "stats.h"
 #include "timers.h"
@@ -45,6 +51,7 @@ struct broker {
     models_t *models;               /* models, their queues and workers    */
     workers_t *workers;             /* live workers                        */
     timers_t *timers;               /* request deadlines and graces        */
+    recent_t *recent;               /* FINALs just sent, for resends       */
     stats_t stats;                  /* counters                            */
     llmq_decoder_t *decoder;        /* reused for every incoming frame     */
     llmq_buf_t out;                 /* reused for every outgoing frame     */
@@ -64,13 +71,23 @@ struct broker {
     in stats.send_failures and returns -1 (errno from zmq).                */
 int broker_send (broker_t *self, void *sock, const void *route, size_t route_len,
                  const llmq_buf_t *frame);
+int broker_send_bytes (broker_t *self, void *sock, const void *route, size_t route_len,
+                       const void *frame, size_t size);
 /*  Sends ERROR {id?, code, message} to a peer; counts it by code.          */
 int broker_send_error (broker_t *self, void *sock, const void *route, size_t route_len,
                        llmq_str_t id, llmq_errcode_t code, const char *message);
-/*  Reports a frame we cannot use: counted as malformed, answered with
-    ERROR carrying the decoder's code and detail.                          */
-void broker_reject (broker_t *self, void *sock, const void *route, size_t route_len,
-                    llmq_decode_result_t rc, const char *detail);
+/*  A frame we cannot use: counted as malformed, answered with ERROR
+    {id?, code, detail}.                                                   */
+void broker_reject (broker_t *self, void *sock, zmq_msg_t *route, llmq_errcode_t code,
+                    llmq_str_t id, const char *detail);
+/*  The same for a failed decode: the code for rc, the decoder's detail.    */
+void broker_reject_decode (broker_t *self, void *sock, zmq_msg_t *route,
+                           llmq_decode_result_t rc, llmq_str_t id);
+/*  The same for a frame whose header llmq_peek_command refused.           */
+void broker_reject_header (broker_t *self, void *sock, zmq_msg_t *route, zmq_msg_t *frame,
+                          llmq_decode_result_t rc);
+/*  A known command this socket does not take: bad_request.               */
+void broker_reject_command (broker_t *self, void *sock, zmq_msg_t *route, llmq_cmd_t cmd);
 
 /*  broker_clients.c                                                       */
 void broker_client_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame);

@@ -22,10 +22,9 @@ s_send (broker_t *self, const worker_t *worker)
 }
 
 static void
-s_reject (broker_t *self, zmq_msg_t *route, llmq_decode_result_t rc, const char *detail)
+s_reject (broker_t *self, zmq_msg_t *route, llmq_decode_result_t rc)
 {
-    broker_reject (self, self->workers_sock, zmq_msg_data (route), zmq_msg_size (route),
-                   rc, detail);
+    broker_reject_decode (self, self->workers_sock, route, rc, llmq_str (NULL));
 }
 
 /*  The request a worker reply names, if it is in flight on this worker;
@@ -50,11 +49,12 @@ s_on_ready (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
     llmq_decode_result_t rc = llmq_decode_ready (self->decoder, zmq_msg_data (frame),
                                                  zmq_msg_size (frame), &msg);
     if (rc) {
-        s_reject (self, route, rc, llmq_decoder_error (self->decoder));
+        s_reject (self, route, rc);
         return;
     }
     if (msg.slots == 0 || msg.n_models == 0) {
-        s_reject (self, route, LLMQ_DECODE_OUT_OF_RANGE, "READY needs slots and models");
+        broker_reject (self, self->workers_sock, route, LLMQ_ERR_BAD_REQUEST, llmq_str (NULL),
+                       "READY needs slots and models");
         return;
     }
     if (worker)                 /* it restarted: what it had is lost       */
@@ -83,7 +83,7 @@ s_on_heartbeat (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *f
     llmq_decode_result_t rc = llmq_decode_heartbeat (self->decoder, zmq_msg_data (frame),
                                                      zmq_msg_size (frame), &msg);
     if (rc) {
-        s_reject (self, route, rc, llmq_decoder_error (self->decoder));
+        s_reject (self, route, rc);
         return;
     }
     bool was_draining = worker->draining;
@@ -101,7 +101,7 @@ s_on_partial (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *fra
     llmq_decode_result_t rc = llmq_decode_partial (self->decoder, zmq_msg_data (frame),
                                                    zmq_msg_size (frame), &msg);
     if (rc) {
-        s_reject (self, route, rc, llmq_decoder_error (self->decoder));
+        s_reject (self, route, rc);
         return;
     }
     request_t *req = s_owned (self, worker, msg.has_rid, msg.rid);
@@ -126,7 +126,7 @@ s_on_final (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
     llmq_decode_result_t rc = llmq_decode_final (self->decoder, zmq_msg_data (frame),
                                                  zmq_msg_size (frame), &msg);
     if (rc) {
-        s_reject (self, route, rc, llmq_decoder_error (self->decoder));
+        s_reject (self, route, rc);
         return;
     }
     request_t *req = s_owned (self, worker, msg.has_rid, msg.rid);
@@ -140,8 +140,15 @@ s_on_final (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
     msg.timings.queued_us = req->dispatched_us - req->accepted_us;
     msg.timings.total_us = now_us - req->accepted_us;
     msg.timings.broker_us = req->broker_us + (now_us - self->msg_start_us);
-    if (llmq_encode_final (&self->out, &msg) == 0 && dispatch_reply (self, req) == 0)
-        self->stats.answered++;
+    if (llmq_encode_final (&self->out, &msg) == 0) {
+        if (dispatch_reply (self, req) == 0)
+            self->stats.answered++;
+        /*  Kept even when the send failed: the client may come back.       */
+        size_t route_len;
+        const void *route_bytes = request_route (req, &route_len);
+        recent_put (self->recent, route_bytes, route_len, msg.id.ptr, msg.id.len,
+                    self->out.data, self->out.size, now_us);
+    }
     worker->served++;
     dispatch_release (self, req);
     dispatch_worker (self, worker);
@@ -154,7 +161,7 @@ s_on_error (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
     llmq_decode_result_t rc = llmq_decode_error (self->decoder, zmq_msg_data (frame),
                                                  zmq_msg_size (frame), &msg);
     if (rc) {
-        s_reject (self, route, rc, llmq_decoder_error (self->decoder));
+        s_reject (self, route, rc);
         return;
     }
     request_t *req = s_owned (self, worker, msg.has_rid, msg.rid);
@@ -190,7 +197,7 @@ broker_worker_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
     llmq_cmd_t cmd;
     llmq_decode_result_t rc = llmq_peek_command (zmq_msg_data (frame), zmq_msg_size (frame), &cmd);
     if (rc) {
-        s_reject (self, route, rc, NULL);
+        broker_reject_header (self, self->workers_sock, route, frame, rc);
         return;
     }
     worker_t *worker = workers_lookup (self->workers, zmq_msg_data (route), zmq_msg_size (route));
@@ -209,11 +216,7 @@ broker_worker_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
         case LLMQ_CMD_FINAL:      s_on_final (self, worker, route, frame); break;
         case LLMQ_CMD_ERROR:      s_on_error (self, worker, route, frame); break;
         case LLMQ_CMD_DISCONNECT: broker_worker_lost (self, worker, "disconnected"); break;
-        default: {
-            char detail [64];
-            snprintf (detail, sizeof detail, "unexpected command 0x%02x", (unsigned) cmd);
-            s_reject (self, route, LLMQ_DECODE_COMMAND, detail);
-        }
+        default: broker_reject_command (self, self->workers_sock, route, cmd); break;
     }
 }
 

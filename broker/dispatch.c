@@ -72,9 +72,8 @@ dispatch_arm_grace (broker_t *self, request_t *req)
         return;
     /*  Out of memory leaves it unarmed: the request then waits for its
         deadline instead, which still ends it.                             */
-    req->grace_timer = timers_add (self->timers,
-                                   llmq_now_us () + (uint64_t) self->config.no_worker_grace_ms * 1000,
-                                   TIMER_GRACE, request_rid (req));
+    uint64_t when_us = llmq_now_us () + (uint64_t) self->config.no_worker_grace_ms * 1000;
+    req->grace_timer = timers_add (self->timers, when_us, TIMER_GRACE, request_rid (req));
 }
 
 /*  Puts req (not queued, not in flight) in its model's queue.             */
@@ -176,12 +175,30 @@ dispatch_worker (broker_t *self, worker_t *worker)
         dispatch_model (self, worker->models[(start + i) % n]);
 }
 
+/*  A new rid for a request about to be dispatched again: answers to the
+    earlier dispatch are then stale. Its timers carry the rid, so they are
+    armed again under the new one (O(log n), only when a worker is lost).  */
+static void
+s_renew_rid (broker_t *self, request_t *req)
+{
+    uint64_t rid = requests_renew (self->requests, req);
+    timers_cancel (self->timers, req->grace_timer);
+    req->grace_timer = TIMER_NONE;
+    timers_cancel (self->timers, req->deadline_timer);
+    req->deadline_timer = timers_add (self->timers, req->deadline_us, TIMER_DEADLINE, rid);
+}
+
 void
 dispatch_requeue (broker_t *self, request_t *req)
 {
     if (req->state == REQ_IN_FLIGHT) {
         workers_unassign (req);
         req->state = REQ_NEW;
+    }
+    s_renew_rid (self, req);
+    if (req->deadline_timer == TIMER_NONE) {
+        dispatch_fail (self, req, LLMQ_ERR_INTERNAL, "broker out of memory", 0);
+        return;
     }
     if (req->attempts >= self->config.max_attempts) {
         char message [96];

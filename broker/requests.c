@@ -209,6 +209,13 @@ s_unindex (requests_t *self, request_t *req)
     self->n_indexed--;
 }
 
+static void
+s_next_generation (request_t *req)
+{
+    if (++req->generation == 0)
+        req->generation = 1;
+}
+
 void
 requests_free (requests_t *self, request_t *req)
 {
@@ -219,11 +226,19 @@ requests_free (requests_t *self, request_t *req)
     zmq_msg_close (&req->route);
     zmq_msg_close (&req->frame);
     req->state = REQ_FREE;
-    if (++req->generation == 0)
-        req->generation = 1;
+    s_next_generation (req);
     req->next = self->free_head;
     self->free_head = req->index;
     self->count--;
+}
+
+uint64_t
+requests_renew (requests_t *self, request_t *req)
+{
+    (void) self;
+    assert (req->state != REQ_FREE);
+    s_next_generation (req);
+    return request_rid (req);
 }
 
 request_t *

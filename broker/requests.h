@@ -7,9 +7,10 @@
 
     Two ways in:
     - by rid, the 64-bit handle a worker echoes: generation << 32 | index.
-      The generation of a slot is bumped each time the slot is freed, so a
-      late reply for a request that has ended (or moved on) carries a rid
-      that no longer matches and is dropped: O(1).
+      The generation of a slot is bumped each time the slot is freed or
+      its request is dispatched anew, so a late reply for a request that
+      has ended (or moved on) carries a rid that no longer matches and is
+      dropped: O(1).
     - by key (client routing id, client request id), so a resend of a
       request the broker holds finds it instead of making a second one:
       a chained hash index (xxh3), O(1) expected; the bucket array doubles
@@ -93,6 +94,10 @@ void requests_index (requests_t *self, request_t *req);
     its rid goes stale. The caller has unlinked it from any queue.         */
 void requests_free (requests_t *self, request_t *req);
 
+/*  Gives req a new rid (a new generation), so the old one goes stale: a
+    request dispatched again must not accept answers to the earlier
+    dispatch. Returns the new rid.                                         */
+uint64_t requests_renew (requests_t *self, request_t *req);
 /*  The request a rid names, or NULL when the rid is stale or invalid.      */
 request_t *requests_lookup (requests_t *self, uint64_t rid);
 /*  The request with that key, or NULL.                                    */

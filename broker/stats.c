@@ -5,7 +5,7 @@ static void
 s_write_requests (llmq_writer_t *w, const stats_t *stats)
 {
     llmq_writer_str (w, "requests");
-    llmq_writer_map (w, 8);
+    llmq_writer_map (w, 9);
     llmq_writer_str (w, "received");
     llmq_writer_uint (w, stats->received);
     llmq_writer_str (w, "answered");
@@ -19,6 +19,8 @@ s_write_requests (llmq_writer_t *w, const stats_t *stats)
     }
     llmq_writer_str (w, "resends");
     llmq_writer_uint (w, stats->resends);
+    llmq_writer_str (w, "replayed");
+    llmq_writer_uint (w, stats->replayed);
     llmq_writer_str (w, "cancelled");
     llmq_writer_uint (w, stats->cancelled);
     llmq_writer_str (w, "malformed");
@@ -57,7 +59,8 @@ s_write_worker (llmq_writer_t *w, const worker_t *worker, uint64_t now_us)
     llmq_writer_str (w, "state");
     llmq_writer_str (w, worker->draining ? "draining" : "ready");
     llmq_writer_str (w, "heartbeat_age_ms");
-    llmq_writer_uint (w, now_us > worker->last_seen_us ? (now_us - worker->last_seen_us) / 1000 : 0);
+    uint64_t age_us = now_us > worker->last_seen_us ? now_us - worker->last_seen_us : 0;
+    llmq_writer_uint (w, age_us / 1000);
     llmq_writer_str (w, "served");
     llmq_writer_uint (w, worker->served);
     llmq_writer_str (w, "ttft_ewma_us");
@@ -71,7 +74,8 @@ static uint64_t
 s_in_flight (const workers_t *workers)
 {
     uint64_t total = 0;
-    for (worker_t *worker = workers_first (workers); worker; worker = workers_next (workers, worker))
+    for (worker_t *worker = workers_first (workers); worker;
+         worker = workers_next (workers, worker))
         total += worker_in_flight (worker);
     return total;
 }
@@ -96,7 +100,8 @@ stats_snapshot (const stats_t *stats, uint64_t uptime_ms, uint64_t now_us,
     s_write_queues (w, models);
     llmq_writer_str (w, "workers");
     llmq_writer_array (w, (uint32_t) workers_count (workers));
-    for (worker_t *worker = workers_first (workers); worker; worker = workers_next (workers, worker))
+    for (worker_t *worker = workers_first (workers); worker;
+         worker = workers_next (workers, worker))
         s_write_worker (w, worker, now_us);
     int rc = llmq_writer_failed (w) ? -1 : 0;
     llmq_writer_destroy (&w);

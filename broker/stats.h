@@ -8,8 +8,8 @@
 
     Snapshot (a msgpack map, see proto/PROTOCOL.md "STATS_REPLY"):
       version, uptime_ms,
-      requests {received, answered, errors {name: n}, resends, cancelled,
-                malformed, dropped_replies, send_failures},
+      requests {received, answered, errors {name: n}, resends, replayed,
+                cancelled, malformed, dropped_replies, send_failures},
       queued, in_flight, queues {model: length},
       workers [{id, models, slots, in_flight, state, heartbeat_age_ms,
                 served, ttft_ewma_us, error_rate}]
@@ -28,6 +28,7 @@ typedef struct {
     uint64_t answered;              /* FINALs delivered to clients         */
     uint64_t errors[LLMQ_ERR__COUNT];   /* ERRORs sent, by code            */
     uint64_t resends;               /* REQUESTs for a request we hold      */
+    uint64_t replayed;              /* resends answered with a kept FINAL  */
     uint64_t cancelled;             /* requests cancelled by their client  */
     uint64_t malformed;             /* frames we could not use             */
     uint64_t dropped_replies;       /* stale worker replies, never passed on */

@@ -9,11 +9,8 @@
 #ifndef LLMQ_CLI_H_INCLUDED
 #define LLMQ_CLI_H_INCLUDED
 
-//  The codec and llmq.h both name a type llmq_request_t; see
-//  llmq_private.h. The command uses the codec only for names and JSON.
-#define llmq_request_t llmq_wire_request_t
+//  The command uses the codec only for names and JSON.
 #include "llmq_proto.h"
-#undef llmq_request_t
 #include "llmq.h"
 
 #include <stdbool.h>

@@ -442,11 +442,18 @@ s_report_text (const s_bench_t *bench)
 }
 
 static void
+s_samples_sort (s_samples_t *samples)
+{
+    if (samples->count)             //  qsort wants a pointer even for 0
+        qsort (samples->values, samples->count, sizeof (uint64_t), s_compare);
+}
+
+static void
 s_report (s_bench_t *bench)
 {
-    qsort (bench->latency.values, bench->latency.count, sizeof (uint64_t), s_compare);
-    qsort (bench->broker.values, bench->broker.count, sizeof (uint64_t), s_compare);
-    qsort (bench->ttft.values, bench->ttft.count, sizeof (uint64_t), s_compare);
+    s_samples_sort (&bench->latency);
+    s_samples_sort (&bench->broker);
+    s_samples_sort (&bench->ttft);
     if (bench->opts.json)
         s_report_json (bench);
     else

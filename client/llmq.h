@@ -88,14 +88,22 @@ typedef struct llmq_response llmq_response_t;
 /* ---- client ---------------------------------------------------------- */
 
 /*  Connects (asynchronously, like any ZeroMQ connect) to a broker's client
-    endpoint. NULL on failure (bad endpoint, no memory).                  */
+    endpoint. NULL on failure (bad endpoint, no memory). Each client has
+    its own ZeroMQ context and a random routing id kept across reconnects,
+    so answers still find it after a broker restart.                      */
 LLMQ_EXPORT llmq_client_t *llmq_client_new (const char *endpoint);
-/*  Pending requests are abandoned (their callbacks are not called).      */
+/*  Pending requests are abandoned (their callbacks are not called); the
+    broker is sent a CANCEL for each, and the close waits at most 100 ms
+    for those to leave.                                                   */
 LLMQ_EXPORT void llmq_client_destroy (llmq_client_t **self_p);
 
 /*  Tuning (defaults in brackets). Each returns LLMQ_OK or LLMQ_E_INVALID.
     resend_ms: silence after which a request is sent again [2000];
-    max_resends: how many times [3]. 0 disables resending.               */
+    max_resends: how many times [3]. 0 disables resending. "Silence" means
+    no message at all about the request (a PARTIAL counts). Applies to
+    requests submitted afterwards. A request with no answer by its
+    deadline (llmq_request_set_timeout) plus 250 ms completes locally with
+    LLMQ_E_TIMEOUT, and the broker is sent a CANCEL.                      */
 LLMQ_EXPORT llmq_result_t llmq_client_set_resend (llmq_client_t *self, uint32_t resend_ms, uint32_t max_resends);
 
 /* ---- request --------------------------------------------------------- */
@@ -162,11 +170,22 @@ LLMQ_EXPORT const char *llmq_response_json (const llmq_response_t *self);
 LLMQ_EXPORT llmq_result_t llmq_chat (llmq_client_t *self, llmq_request_t *req,
                          uint32_t timeout_ms, llmq_response_t **resp_p);
 
-/*  Called for each streamed chunk, in order. Return 0 to go on, non-zero
-    to cancel the request (the call then returns LLMQ_E_CANCELLED).       */
+/*  Called for each streamed chunk, in order, once each (chunks repeated
+    after a resend are dropped). text is NOT NUL-terminated: use len.
+    Return 0 to go on, non-zero to cancel the request (the call then
+    returns LLMQ_E_CANCELLED, and a CANCEL goes to the broker).           */
 typedef int (llmq_chunk_fn) (void *user, const char *text, size_t len);
 
-/*  Like llmq_chat but asks for a stream and calls on_chunk per PARTIAL.  */
+/*  Like llmq_chat but asks for a stream and calls on_chunk per PARTIAL.
+    The response's text is the whole answer (the chunks joined if the
+    FINAL carries none).
+
+    Both blocking calls are llmq_submit plus llmq_process: other requests
+    pending on the same client progress (and get their callbacks) while
+    they wait. They keep waiting through signals (EINTR); a program that
+    must react to a signal mid-call uses llmq_submit + llmq_process.
+    When timeout_ms passes first, the request is cancelled at the broker,
+    LLMQ_E_TIMEOUT is returned and *resp_p is NULL.                       */
 LLMQ_EXPORT llmq_result_t llmq_chat_stream (llmq_client_t *self, llmq_request_t *req,
                                 uint32_t timeout_ms, llmq_chunk_fn *on_chunk,
                                 void *user, llmq_response_t **resp_p);
@@ -174,12 +193,24 @@ LLMQ_EXPORT llmq_result_t llmq_chat_stream (llmq_client_t *self, llmq_request_t 
 /* ---- asynchronous calls --------------------------------------------- */
 
 /*  Called once per submitted request with its outcome; takes ownership of
-    resp (destroy it). Never called from inside llmq_submit.              */
+    resp (destroy it). Never called from inside llmq_submit or llmq_cancel,
+    only from llmq_process (and the blocking calls). It may call
+    llmq_submit and llmq_cancel (a closed loop submits the next request
+    from here), not llmq_process or the blocking calls. resp is NULL only
+    when the library ran out of memory building it.                       */
 typedef void (llmq_done_fn) (void *user, llmq_response_t *resp);
 
 /*  Sends req (copied: the request object may be destroyed or reused at
     once). on_chunk may be NULL; when given, the request is streamed.
-    The id used is written to id_out (at least 129 bytes) when not NULL.  */
+    user is passed to both callbacks; on_done may be NULL (the outcome is
+    then dropped). The id used is written to id_out (at least 129 bytes)
+    when not NULL: the id set with llmq_request_set_id, else a fresh
+    random one (req is const here, so a set id stays set; the blocking
+    calls clear it). LLMQ_E_INVALID for a request that fails validation
+    (no model or messages, temperature/top_p out of range) or whose id is
+    already pending on this client; LLMQ_E_TOO_LARGE over the protocol's
+    limits. A broker that is down is not an error here: the request waits
+    in the queue and is resent.                                            */
 LLMQ_EXPORT llmq_result_t llmq_submit (llmq_client_t *self, const llmq_request_t *req,
                            llmq_chunk_fn *on_chunk, llmq_done_fn *on_done,
                            void *user, char *id_out);
@@ -196,7 +227,12 @@ LLMQ_EXPORT int llmq_client_fd (llmq_client_t *self);
 /*  Handles whatever arrived, fires callbacks, resends and expires
     requests. Waits up to timeout_ms for something to arrive (0 = do not
     wait, -1 = until at least one request completes).
-    Returns the number of requests completed, or -1 on error.             */
+    Returns the number of requests completed, or -1 on error.
+
+    Precisely: it returns as soon as at least one request completed (its
+    on_done was called), when timeout_ms passed, or at once when nothing
+    is pending. -1 with errno EINTR when a signal interrupted the wait
+    (call it again), other errno values when the socket failed.          */
 LLMQ_EXPORT int llmq_process (llmq_client_t *self, int timeout_ms);
 
 /*  Number of requests submitted and not yet completed.                   */

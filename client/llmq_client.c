@@ -41,6 +41,7 @@
 #define S_HWM               10000   //  messages queued per direction
 #define S_FREE_MAX          1024    //  recycled entries kept at most
 #define S_CLOSE_LINGER_MS   100     //  time given to last CANCELs on close
+#define S_KEEP_BUFFER       65536   //  larger buffers are not recycled
 
 typedef struct s_pending_t s_pending_t;
 
@@ -170,12 +171,21 @@ s_entry_free (s_pending_t *entry)
 }
 
 //  Back to the free list (buffers kept) or freed when the list is full.
+//  A buffer grown by an unusually large prompt or answer is let go, so
+//  one big request does not pin memory in every recycled entry.
 static void
 s_entry_release (llmq_client_t *self, s_pending_t *entry)
 {
     if (self->free_count >= S_FREE_MAX) {
         s_entry_free (entry);
         return;
+    }
+    if (entry->frame.alloc > S_KEEP_BUFFER)
+        llmq_buf_free (&entry->frame);
+    if (entry->streamed_alloc > S_KEEP_BUFFER) {
+        free (entry->streamed);
+        entry->streamed = NULL;
+        entry->streamed_alloc = 0;
     }
     entry->next = self->free_list;
     self->free_list = entry;

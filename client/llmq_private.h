@@ -13,19 +13,13 @@
     clash with the broker's or worker's llmq_ symbols when everything is
     linked into one test program, and the shared library hides them.
 
-    Name clash: the codec and the public API both define llmq_request_t
-    (the wire struct vs. the opaque client object). Inside the client the
-    codec's struct is renamed llmq_wire_request_t while its header is read;
-    that is a compile-time rename only (the struct is anonymous, so the
-    codec's functions link unchanged). Include this header, never
-    llmq_proto.h directly, in a file that also includes llmq.h.
+    The codec's request struct is llmq_wire_request_t; llmq_request_t is
+    the public, opaque client object of llmq.h.
 */
 #ifndef LLMQ_PRIVATE_H_INCLUDED
 #define LLMQ_PRIVATE_H_INCLUDED
 
-#define llmq_request_t llmq_wire_request_t
 #include "llmq_proto.h"
-#undef llmq_request_t
 
 #include "llmq.h"
 

@@ -48,11 +48,10 @@ s_str_free (llmq_str_t *s)
     s->len = 0;
 }
 
-//  Copies s into a slice; -1 when out of memory.
+//  Copies s (len bytes) into a slice; -1 when out of memory.
 static int
-s_str_dup (llmq_str_t *out, const char *s)
+s_str_dup (llmq_str_t *out, const char *s, size_t len)
 {
-    size_t len = strlen (s);
     char *copy = malloc (len + 1);
     if (!copy)
         return -1;
@@ -110,9 +109,13 @@ llmq_request_destroy (llmq_request_t **self_p)
 llmq_result_t
 llmq_request_add_message (llmq_request_t *self, const char *role, const char *content)
 {
-    if (!self || !role || !content || !*role || strlen (role) > LLMQ_MAX_NAME)
+    if (!self || !role || !content)
         return LLMQ_E_INVALID;
-    if (self->n_messages >= LLMQ_MAX_MESSAGES || strlen (content) > LLMQ_MAX_STRING)
+    size_t role_len = strlen (role);
+    size_t content_len = strlen (content);
+    if (role_len == 0 || role_len > LLMQ_MAX_NAME)
+        return LLMQ_E_INVALID;
+    if (self->n_messages >= LLMQ_MAX_MESSAGES || content_len > LLMQ_MAX_STRING)
         return LLMQ_E_TOO_LARGE;
     if (self->n_messages == self->alloc_messages) {
         uint32_t alloc = self->alloc_messages ? self->alloc_messages * 2 : 4;
@@ -124,9 +127,9 @@ llmq_request_add_message (llmq_request_t *self, const char *role, const char *co
     }
     llmq_chat_msg_t *msg = &self->messages [self->n_messages];
     memset (msg, 0, sizeof *msg);
-    if (s_str_dup (&msg->role, role))
+    if (s_str_dup (&msg->role, role, role_len))
         return LLMQ_E_NOMEM;
-    if (s_str_dup (&msg->content, content)) {
+    if (s_str_dup (&msg->content, content, content_len)) {
         s_str_free (&msg->role);
         return LLMQ_E_NOMEM;
     }

@@ -40,7 +40,7 @@ s_chat_msg (llmq_decoder_t *dec, const msgpack_object *o, llmq_chat_msg_t *m)
 }
 
 static llmq_decode_result_t
-s_messages (llmq_decoder_t *dec, const msgpack_object *o, llmq_request_t *out)
+s_messages (llmq_decoder_t *dec, const msgpack_object *o, llmq_wire_request_t *out)
 {
     if (o->type == MSGPACK_OBJECT_NIL)
         return LLMQ_DECODE_OK;      //  reported as missing by the caller
@@ -70,7 +70,7 @@ s_messages (llmq_decoder_t *dec, const msgpack_object *o, llmq_request_t *out)
 
 //  "stop": one string or an array of up to LLMQ_MAX_STOP strings.
 static llmq_decode_result_t
-s_stop (llmq_decoder_t *dec, const msgpack_object *o, llmq_request_t *out)
+s_stop (llmq_decoder_t *dec, const msgpack_object *o, llmq_wire_request_t *out)
 {
     out->n_stop = 0;
     if (o->type == MSGPACK_OBJECT_NIL)
@@ -149,7 +149,7 @@ s_cache (llmq_decoder_t *dec, const msgpack_object *o, uint32_t *out)
 //  One key/value of the request map; unknown keys are ignored.
 static llmq_decode_result_t
 s_request_field (llmq_decoder_t *dec, const msgpack_object *k,
-                 const msgpack_object *v, llmq_request_t *out)
+                 const msgpack_object *v, llmq_wire_request_t *out)
 {
     if (llmq_key_is (k, "id"))
         return llmq_field_str (dec, "id", v, 1, LLMQ_MAX_ID, &out->id);
@@ -189,7 +189,7 @@ s_request_field (llmq_decoder_t *dec, const msgpack_object *k,
 
 llmq_decode_result_t
 llmq_request_from_object (llmq_decoder_t *dec, const msgpack_object *map,
-                          llmq_request_t *out)
+                          llmq_wire_request_t *out)
 {
     memset (out, 0, sizeof *out);
     out->priority = LLMQ_PRIO_NORMAL;
@@ -211,7 +211,7 @@ llmq_request_from_object (llmq_decoder_t *dec, const msgpack_object *map,
 
 llmq_decode_result_t
 llmq_decode_request (llmq_decoder_t *dec, const void *frame, size_t size,
-                     llmq_request_t *out)
+                     llmq_wire_request_t *out)
 {
     msgpack_object body;
     llmq_decode_result_t rc = llmq_decoder_unpack (dec, frame, size, LLMQ_CMD_REQUEST,
@@ -253,10 +253,9 @@ llmq_decode_dispatch (llmq_decoder_t *dec, const void *frame, size_t size,
             rc = llmq_field_u32 (dec, "deadline_ms", v, &out->deadline_ms, NULL);
         else
         if (llmq_key_is (k, "request")) {
-            if (v->type == MSGPACK_OBJECT_MAP)
-                request = v;
-            else
-            if (v->type != MSGPACK_OBJECT_NIL)
+            //  The last "request" counts, as for the raw span found below.
+            request = v->type == MSGPACK_OBJECT_MAP ? v : NULL;
+            if (v->type != MSGPACK_OBJECT_MAP && v->type != MSGPACK_OBJECT_NIL)
                 rc = llmq_field_fail (dec, LLMQ_DECODE_WRONG_TYPE, "request", "expected a map");
         }
     }

@@ -124,6 +124,15 @@ s_header_fail (llmq_decoder_t *self, llmq_decode_result_t rc,
 }
 
 llmq_decode_result_t
+llmq_decoder_peek (llmq_decoder_t *self, const void *frame, size_t size, llmq_cmd_t *cmd)
+{
+    assert (self);
+    self->error [0] = 0;
+    llmq_decode_result_t rc = llmq_peek_command (frame, size, cmd);
+    return rc ? s_header_fail (self, rc, frame, size) : rc;
+}
+
+llmq_decode_result_t
 llmq_decoder_unpack (llmq_decoder_t *self, const void *frame, size_t size,
                      llmq_cmd_t want, bool any_cmd, msgpack_object *body)
 {
@@ -143,7 +152,19 @@ llmq_decoder_unpack (llmq_decoder_t *self, const void *frame, size_t size,
     size_t len = size - LLMQ_HEADER_SIZE;
     if (len == 0)
         return llmq_decoder_fail (self, LLMQ_DECODE_MALFORMED, "no body (an empty map is 0x80)");
-    rc = llmq_scan (data, len, NULL, self->error, sizeof self->error);
+    //  A REQUEST gets tighter limits so the DISPATCH carrying it fits the
+    //  protocol's (see LLMQ_DISPATCH_RESERVE).
+    const bool request = !any_cmd && want == LLMQ_CMD_REQUEST;
+    llmq_scan_limits_t limits = { LLMQ_MAX_DEPTH, LLMQ_MAX_ELEMENTS };
+    if (request) {
+        if (size > LLMQ_MAX_MSG_SIZE - LLMQ_DISPATCH_RESERVE)
+            return llmq_decoder_fail (self, LLMQ_DECODE_TOO_LARGE,
+                                      "request of %zu bytes, limit %u", size,
+                                      LLMQ_MAX_MSG_SIZE - LLMQ_DISPATCH_RESERVE);
+        limits.max_depth = LLMQ_MAX_DEPTH - 1;
+        limits.max_objects = LLMQ_MAX_ELEMENTS - LLMQ_DISPATCH_OBJECTS;
+    }
+    rc = llmq_scan (data, len, &limits, NULL, self->error, sizeof self->error);
     if (rc)
         return rc;
     if ((uint8_t) data [0] != 0xde && (uint8_t) data [0] != 0xdf

@@ -80,7 +80,7 @@ s_ids (msgpack_packer *pk, llmq_str_t id, bool has_rid, uint64_t rid)
 //  REQUEST
 
 static int
-s_messages (msgpack_packer *pk, const llmq_request_t *msg)
+s_messages (msgpack_packer *pk, const llmq_wire_request_t *msg)
 {
     PK (s_key (pk, "messages"));
     PK (msgpack_pack_array (pk, msg->n_messages));
@@ -96,7 +96,7 @@ s_messages (msgpack_packer *pk, const llmq_request_t *msg)
 }
 
 static int
-s_stop (msgpack_packer *pk, const llmq_request_t *msg)
+s_stop (msgpack_packer *pk, const llmq_wire_request_t *msg)
 {
     PK (s_key (pk, "stop"));
     PK (msgpack_pack_array (pk, msg->n_stop));
@@ -106,7 +106,7 @@ s_stop (msgpack_packer *pk, const llmq_request_t *msg)
 }
 
 static int
-s_request_map (msgpack_packer *pk, const llmq_request_t *msg)
+s_request_map (msgpack_packer *pk, const llmq_wire_request_t *msg)
 {
     if ((msg->n_messages && !msg->messages) || msg->n_stop > LLMQ_MAX_STOP
     ||  msg->priority >= LLMQ_PRIO__COUNT
@@ -151,7 +151,7 @@ s_request_map (msgpack_packer *pk, const llmq_request_t *msg)
 }
 
 int
-llmq_encode_request (llmq_buf_t *buf, const llmq_request_t *msg)
+llmq_encode_request (llmq_buf_t *buf, const llmq_wire_request_t *msg)
 {
     assert (msg);
     msgpack_packer pk;
@@ -160,7 +160,7 @@ llmq_encode_request (llmq_buf_t *buf, const llmq_request_t *msg)
 }
 
 int
-llmq_encode_request_body (llmq_buf_t *buf, const llmq_request_t *msg)
+llmq_encode_request_body (llmq_buf_t *buf, const llmq_wire_request_t *msg)
 {
     assert (buf && msg);
     buf->size = 0;

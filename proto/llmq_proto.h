@@ -55,6 +55,13 @@ extern "C" {
 #define LLMQ_MAX_MESSAGES       1024        /* chat messages in a request   */
 #define LLMQ_MAX_STOP           8           /* stop sequences               */
 #define LLMQ_MAX_MODELS         64          /* models in READY              */
+/*  A REQUEST must leave room for the DISPATCH that will carry it to a
+    worker: its frame may be at most LLMQ_MAX_MSG_SIZE - LLMQ_DISPATCH_RESERVE
+    bytes, nest at most LLMQ_MAX_DEPTH - 1 deep and hold at most
+    LLMQ_MAX_ELEMENTS - LLMQ_DISPATCH_OBJECTS objects. The REQUEST decoder
+    enforces these, so every request it accepts can be dispatched.         */
+#define LLMQ_DISPATCH_RESERVE   64          /* bytes DISPATCH adds, rounded */
+#define LLMQ_DISPATCH_OBJECTS   16          /* objects it adds, rounded     */
 
 /*  Commands: the 6th header byte.                                         */
 typedef enum {
@@ -179,6 +186,11 @@ const char *llmq_decoder_error (const llmq_decoder_t *self);
     Does not look at the body.                                             */
 llmq_decode_result_t llmq_peek_command (const void *frame, size_t size,
                                         llmq_cmd_t *cmd);
+/*  The same, recording the failure detail in the decoder for
+    llmq_decoder_error ("protocol version 2 not supported; this peer speaks
+    version 1"), so an ERROR reply can quote it.                           */
+llmq_decode_result_t llmq_decoder_peek (llmq_decoder_t *dec, const void *frame,
+                                        size_t size, llmq_cmd_t *cmd);
 
 /* ---------------------------------------------------------------------- */
 /*  Message structures. Optional numeric fields have a has_ flag.         */
@@ -210,7 +222,7 @@ typedef struct {
         broker can forward it without re-encoding.                         */
     const void *raw;
     size_t raw_size;
-} llmq_request_t;
+} llmq_wire_request_t;
 
 typedef struct {
     llmq_str_t id;                  /* client request id (B<->C)           */
@@ -297,11 +309,11 @@ typedef struct {
     uint64_t rid;                   /* handle the worker echoes            */
     uint32_t attempt;               /* 1 on first dispatch                 */
     uint32_t deadline_ms;           /* time left for this request          */
-    /*  Encode: the packed request body map to embed (llmq_request_t.raw).
+    /*  Encode: the packed request body map to embed (llmq_wire_request_t.raw).
         Decode: the embedded request, decoded.                             */
     const void *req_raw;
     size_t req_raw_size;
-    llmq_request_t req;
+    llmq_wire_request_t req;
 } llmq_dispatch_t;
 
 typedef struct {
@@ -311,7 +323,7 @@ typedef struct {
 /* ---------------------------------------------------------------------- */
 /*  Encoders: reset buf and write one whole frame. 0 ok, -1 no memory or an
     invalid struct (a bug in the caller).                                  */
-int llmq_encode_request    (llmq_buf_t *buf, const llmq_request_t *msg);
+int llmq_encode_request    (llmq_buf_t *buf, const llmq_wire_request_t *msg);
 int llmq_encode_cancel     (llmq_buf_t *buf, const llmq_cancel_t *msg);
 int llmq_encode_ping       (llmq_buf_t *buf, const llmq_ping_t *msg);
 int llmq_encode_pong       (llmq_buf_t *buf, const llmq_ping_t *msg);
@@ -325,13 +337,16 @@ int llmq_encode_disconnect (llmq_buf_t *buf, const llmq_disconnect_t *msg);
 int llmq_encode_stats      (llmq_buf_t *buf);
 /*  A request body without the 6-byte header: the map a DISPATCH embeds.
     Used by tests and by anyone building a DISPATCH from a struct.         */
-int llmq_encode_request_body (llmq_buf_t *buf, const llmq_request_t *msg);
+int llmq_encode_request_body (llmq_buf_t *buf, const llmq_wire_request_t *msg);
 
 /*  Decoders: the whole frame (header included) in; the header's command
     must match. LLMQ_DECODE_OK or the reason; detail in
     llmq_decoder_error(). Unknown keys are ignored; known keys of the wrong
-    type are errors. Ping and pong share a struct.                         */
-llmq_decode_result_t llmq_decode_request    (llmq_decoder_t *dec, const void *frame, size_t size, llmq_request_t *out);
+    type are errors. Ping and pong share a struct.
+    On failure *out keeps the fields read before the bad one (keys are read
+    in wire order), so a broker can still quote a request's id in its
+    ERROR when a later field was wrong; absent ones are zero/NULL.        */
+llmq_decode_result_t llmq_decode_request    (llmq_decoder_t *dec, const void *frame, size_t size, llmq_wire_request_t *out);
 llmq_decode_result_t llmq_decode_cancel     (llmq_decoder_t *dec, const void *frame, size_t size, llmq_cancel_t *out);
 llmq_decode_result_t llmq_decode_ping       (llmq_decoder_t *dec, const void *frame, size_t size, llmq_ping_t *out);
 llmq_decode_result_t llmq_decode_pong       (llmq_decoder_t *dec, const void *frame, size_t size, llmq_ping_t *out);

@@ -30,12 +30,20 @@ typedef struct {
     size_t objects;                 /* msgpack objects seen (keys too)     */
 } llmq_scan_t;
 
+/*  Limits a scan enforces: the protocol's, or tighter for a REQUEST.      */
+typedef struct {
+    size_t max_depth;               /* <= LLMQ_MAX_DEPTH                   */
+    size_t max_objects;             /* <= LLMQ_MAX_ELEMENTS                */
+} llmq_scan_limits_t;
+
 /*  Walks the msgpack bytes of data[0..size) without allocating. Succeeds
     only for exactly one object that uses every byte, whose counts all fit
-    in the bytes left, nested at most LLMQ_MAX_DEPTH deep, made of at most
-    LLMQ_MAX_ELEMENTS objects, with no str/bin/ext over LLMQ_MAX_STRING.
-    Writes a human-readable reason to err (errlen bytes) on failure.       */
+    in the bytes left, nested at most limits->max_depth deep, made of at
+    most limits->max_objects objects, with no str/bin/ext over
+    LLMQ_MAX_STRING. Writes a human-readable reason to err (errlen bytes)
+    on failure.                                                            */
 llmq_decode_result_t llmq_scan (const void *data, size_t size,
+                                const llmq_scan_limits_t *limits,
                                 llmq_scan_t *result, char *err, size_t errlen);
 
 /*  Skips one object that llmq_scan already accepted, starting at *pos.
@@ -93,7 +101,7 @@ llmq_decode_result_t llmq_field_bool (llmq_decoder_t *self, const char *key,
 /*  Request map -> struct (REQUEST body, DISPATCH's "request").           */
 llmq_decode_result_t llmq_request_from_object (llmq_decoder_t *self,
                                                const msgpack_object *map,
-                                               llmq_request_t *out);
+                                               llmq_wire_request_t *out);
 
 /*  In a scanned map at data[0..size), the byte span of the value of the
     last entry whose key is the string name; -1 when there is none.        */

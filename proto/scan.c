@@ -7,17 +7,19 @@
     well-formed object within our limits.
 
     The walk is iterative with an explicit stack of "items still to read"
-    per open container, bounded by LLMQ_MAX_DEPTH, so hostile nesting can
-    not exhaust the C stack. Cost: O(bytes), one pass.
+    per open container, bounded by the depth limit (at most LLMQ_MAX_DEPTH),
+    so hostile nesting can not exhaust the C stack. Cost: O(bytes), one
+    pass.
 
     Two running totals make the allocation msgpack-c will do bounded and
     proportional to the input: `pending` (items promised by open containers
     and not read yet, each needs at least one byte) must never exceed the
-    bytes left, and objects seen + pending must stay under
-    LLMQ_MAX_ELEMENTS.
+    bytes left, and objects seen + pending must stay under the object
+    limit (at most LLMQ_MAX_ELEMENTS).
 */
 #include "llmq_proto_int.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,79 +42,70 @@ s_be (const uint8_t *p, size_t n)
     return v;
 }
 
+//  What the format bytes 0xc0..0xdf announce (the fix* families are
+//  handled by range in s_read_head).
+typedef enum {
+    S_INVALID,                      //  0xc1, never used
+    S_FIXED,                        //  size bytes of payload follow
+    S_RAW,                          //  str/bin: a size-byte length, then data
+    S_EXT,                          //  a size-byte length, a type byte, data
+    S_ARRAY,                        //  a size-byte element count
+    S_MAP                           //  a size-byte pair count
+} s_kind_t;
+
+static const struct {
+    uint8_t kind;                   //  s_kind_t
+    uint8_t size;                   //  fixed payload or length-field bytes
+} s_formats [32] = {
+    { S_FIXED, 0 }, { S_INVALID, 0 }, { S_FIXED, 0 }, { S_FIXED, 0 },    //  nil - false true
+    { S_RAW, 1 }, { S_RAW, 2 }, { S_RAW, 4 },                           //  bin 8/16/32
+    { S_EXT, 1 }, { S_EXT, 2 }, { S_EXT, 4 },                           //  ext 8/16/32
+    { S_FIXED, 4 }, { S_FIXED, 8 },                                     //  float 32/64
+    { S_FIXED, 1 }, { S_FIXED, 2 }, { S_FIXED, 4 }, { S_FIXED, 8 },     //  uint 8..64
+    { S_FIXED, 1 }, { S_FIXED, 2 }, { S_FIXED, 4 }, { S_FIXED, 8 },     //  int 8..64
+    { S_FIXED, 2 }, { S_FIXED, 3 }, { S_FIXED, 5 }, { S_FIXED, 9 },     //  fixext 1/2/4/8
+    { S_FIXED, 17 },                                                    //  fixext 16
+    { S_RAW, 1 }, { S_RAW, 2 }, { S_RAW, 4 },                           //  str 8/16/32
+    { S_ARRAY, 2 }, { S_ARRAY, 4 }, { S_MAP, 2 }, { S_MAP, 4 }          //  array, map 16/32
+};
+
 //  Decodes the header at data[pos]; 0, or -1 when truncated/invalid.
 static int
 s_read_head (const uint8_t *data, size_t size, size_t pos, s_head_t *h)
 {
     const uint8_t b = data [pos];
-    const size_t left = size - pos - 1;     //  bytes after the type byte
-    h->payload = 0;
-    h->items = 0;
-    h->declared = 0;
-    h->container = false;
+    memset (h, 0, sizeof *h);
     h->head = 1;
-    size_t lenbytes = 0;            //  Length field size (str/bin/ext/container)
-    size_t extra = 0;               //  Fixed payload after the type byte
-    int kind = 0;                   //  0 scalar, 1 raw, 2 ext, 3 array, 4 map
-
-    if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3)
+    if (b <= 0x7f || b >= 0xe0)                         //  fixints
         return 0;
-    else
-    if (b <= 0x8f) {
+    if (b <= 0x9f) {                                    //  fixmap, fixarray
         h->container = true;
-        h->items = 2 * (uint64_t) (b & 0x0f);
+        h->items = b <= 0x8f ? 2u * (b & 0x0f) : (b & 0x0f);
         return 0;
     }
-    else
-    if (b <= 0x9f) {
-        h->container = true;
-        h->items = b & 0x0f;
-        return 0;
-    }
-    else
-    if (b <= 0xbf) {
+    if (b <= 0xbf) {                                    //  fixstr
         h->payload = b & 0x1f;
         return 0;
     }
-    switch (b) {
-        case 0xc4: case 0xc5: case 0xc6:
-            kind = 1; lenbytes = (size_t) 1 << (b - 0xc4); break;
-        case 0xc7: case 0xc8: case 0xc9:
-            kind = 2; lenbytes = (size_t) 1 << (b - 0xc7); break;
-        case 0xca: extra = 4; break;
-        case 0xcb: extra = 8; break;
-        case 0xcc: case 0xcd: case 0xce: case 0xcf:
-            extra = (size_t) 1 << (b - 0xcc); break;
-        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
-            extra = (size_t) 1 << (b - 0xd0); break;
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
-            extra = 1 + ((size_t) 1 << (b - 0xd4)); break;
-        case 0xd9: case 0xda: case 0xdb:
-            kind = 1; lenbytes = (size_t) 1 << (b - 0xd9); break;
-        case 0xdc: case 0xdd:
-            kind = 3; lenbytes = b == 0xdc ? 2 : 4; break;
-        case 0xde: case 0xdf:
-            kind = 4; lenbytes = b == 0xde ? 2 : 4; break;
-        default:
-            return -1;              //  0xc1: never used
-    }
-    if (kind == 0) {
-        h->payload = extra;         //  fixed-size scalar bytes
+    const unsigned kind = s_formats [b - 0xc0].kind;
+    const size_t width = s_formats [b - 0xc0].size;
+    if (kind == S_INVALID)
+        return -1;
+    if (kind == S_FIXED) {
+        h->payload = width;
         return 0;
     }
-    if (left < lenbytes)
+    if (size - pos - 1 < width)
         return -1;
-    uint64_t n = s_be (data + pos + 1, lenbytes);
-    h->head = 1 + lenbytes;
-    h->declared = kind == 1 || kind == 2 ? n : 0;
-    if (kind == 1)
-        h->payload = n;
-    else
-    if (kind == 2)
-        h->payload = n + 1;         //  type byte, then data
-    else {
+    const uint64_t n = s_be (data + pos + 1, width);
+    h->head = 1 + width;
+    if (kind == S_ARRAY || kind == S_MAP) {
         h->container = true;
-        h->items = kind == 4 ? 2 * n : n;
+        h->items = kind == S_MAP ? 2 * n : n;
+    }
+    else {
+        h->declared = n;
+        h->payload = kind == S_EXT ? n + 1 : n;
     }
     return 0;
 }
@@ -124,9 +117,10 @@ s_read_head (const uint8_t *data, size_t size, size_t pos, s_head_t *h)
     } while (0)
 
 llmq_decode_result_t
-llmq_scan (const void *data_, size_t size, llmq_scan_t *result,
-           char *err, size_t errlen)
+llmq_scan (const void *data_, size_t size, const llmq_scan_limits_t *limits,
+           llmq_scan_t *result, char *err, size_t errlen)
 {
+    assert (limits && limits->max_depth <= LLMQ_MAX_DEPTH);
     const uint8_t *data = data_;
     uint64_t left [LLMQ_MAX_DEPTH]; //  Items still to read per open container
     size_t depth = 0;               //  Open containers
@@ -144,19 +138,19 @@ llmq_scan (const void *data_, size_t size, llmq_scan_t *result,
         s_head_t h;
         if (s_read_head (data, size, pos, &h))
             S_FAIL (LLMQ_DECODE_MALFORMED, "invalid msgpack at byte %zu", pos);
-        if (++objects > LLMQ_MAX_ELEMENTS)
-            S_FAIL (LLMQ_DECODE_TOO_MANY, "more than %u objects", LLMQ_MAX_ELEMENTS);
+        if (++objects > limits->max_objects)
+            S_FAIL (LLMQ_DECODE_TOO_MANY, "more than %zu objects", limits->max_objects);
         pos += h.head;
         if (h.container) {
-            if (depth + 1 > LLMQ_MAX_DEPTH)
-                S_FAIL (LLMQ_DECODE_TOO_DEEP, "nesting deeper than %d at byte %zu",
-                        LLMQ_MAX_DEPTH, pos - h.head);
+            if (depth + 1 > limits->max_depth)
+                S_FAIL (LLMQ_DECODE_TOO_DEEP, "nesting deeper than %zu at byte %zu",
+                        limits->max_depth, pos - h.head);
             //  Every promised item needs at least one byte.
             if (h.items > size - pos || pending + h.items > size - pos)
                 S_FAIL (LLMQ_DECODE_TOO_MANY, "count %llu at byte %zu exceeds the input",
                         (unsigned long long) h.items, pos - h.head);
-            if (objects + pending + h.items > LLMQ_MAX_ELEMENTS)
-                S_FAIL (LLMQ_DECODE_TOO_MANY, "more than %u objects", LLMQ_MAX_ELEMENTS);
+            if (objects + pending + h.items > limits->max_objects)
+                S_FAIL (LLMQ_DECODE_TOO_MANY, "more than %zu objects", limits->max_objects);
             if (h.items > 0) {
                 left [depth++] = h.items;
                 pending += h.items;

@@ -46,7 +46,9 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 if command -v clang >/dev/null; then
   section "fuzz smoke run (${FUZZ_SECONDS}s per target)"
   cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DLLMQ_FUZZ=ON -DLLMQ_TESTS=OFF >/dev/null
-  cmake --build build-fuzz -j"$JOBS"
+  fuzz_targets=$(for f in tests/fuzz/fuzz_*.c; do basename "$f" .c; done)
+  # shellcheck disable=SC2086
+  cmake --build build-fuzz -j"$JOBS" --target $fuzz_targets
   for fuzzer in build-fuzz/bin/fuzz_*; do
     name=$(basename "$fuzzer")
     work="build-fuzz/corpus-run/$name"

@@ -30,7 +30,7 @@
 /*  One chat call, owned by the worker.                                    */
 typedef struct {
     uint64_t rid;                   /* broker's dispatch handle            */
-    const llmq_request_t *req;      /* valid inside llmq_backend_start only*/
+    const llmq_wire_request_t *req;      /* valid inside llmq_backend_start only*/
     const char *upstream_model;     /* the model name the backend is sent  */
     uint64_t start_us;              /* when the call started (llmq_now_us) */
     uint64_t deadline_us;           /* absolute; past it the call fails

@@ -48,7 +48,7 @@ typedef struct {
 /*  The prompt is the content of the last message with role "user", or of
     the last message when no message has that role.                        */
 static llmq_str_t
-s_prompt (const llmq_request_t *req)
+s_prompt (const llmq_wire_request_t *req)
 {
     for (uint32_t i = req->n_messages; i > 0; i--)
         if (llmq_str_eq (req->messages [i - 1].role, "user"))
@@ -59,7 +59,7 @@ s_prompt (const llmq_request_t *req)
 }
 
 static uint32_t
-s_prompt_tokens (const llmq_request_t *req)
+s_prompt_tokens (const llmq_wire_request_t *req)
 {
     uint32_t total = 0;
     for (uint32_t i = 0; i < req->n_messages; i++) {
@@ -258,7 +258,7 @@ static void
 s_start (llmq_backend_t *base, llmq_call_t *call)
 {
     mock_t *self = (mock_t *) base;
-    const llmq_request_t *req = call->req;
+    const llmq_wire_request_t *req = call->req;
     llmq_str_t prompt = s_prompt (req);
     job_t job = {
         .call = call,

@@ -512,8 +512,10 @@ s_complete (openai_t *self, transfer_t *t, CURLcode result)
     }
     else
     if (result != CURLE_OK) {
-        snprintf (message, sizeof message, "backend: %s%s%s", curl_easy_strerror (result),
-                  t->errbuf [0] ? ": " : "", t->errbuf);
+        /*  curl's error buffer has the detail ("Failed to connect to ...
+            port 1 after 0 ms: Connection refused"); its absence, the code. */
+        snprintf (message, sizeof message, "backend: %s",
+                  t->errbuf [0] ? t->errbuf : curl_easy_strerror (result));
         s_fail (self, t, t->call, LLMQ_ERR_BACKEND, message, 0);
     }
     else

@@ -281,6 +281,22 @@ s_check (llmq_worker_config_t *cfg, char *err, size_t err_size)
     return 0;
 }
 
+/*  getopt_long takes any unambiguous prefix ("--api-key" for
+    "--api-key-env"). We want every flag spelled out: a prefix would let
+    "--api-key sk-..." through as the name of a variable, and error
+    messages would then echo the key. true when the flag just parsed was
+    written in full.                                                       */
+static bool
+s_spelled_out (char **argv, int index)
+{
+    const char *name = s_options [index].name;
+    const char *text = optarg && optarg == argv [optind - 1] ? argv [optind - 2]
+                                                             : argv [optind - 1];
+    size_t len = strlen (name);
+    return strncmp (text, "--", 2) == 0 && strncmp (text + 2, name, len) == 0
+        && (text [2 + len] == 0 || text [2 + len] == '=');
+}
+
 int
 llmq_worker_config_parse (llmq_worker_config_t *cfg, int argc, char **argv,
                           FILE *out, FILE *err)
@@ -289,15 +305,22 @@ llmq_worker_config_parse (llmq_worker_config_t *cfg, int argc, char **argv,
     int rc = 0;
     optind = 0;
     opterr = 0;                         /* we word our own errors */
-    int opt;
-    while (rc == 0 && (opt = getopt_long (argc, argv, "vhV", s_options, NULL)) != -1) {
+    int opt, index = -1;
+    while (rc == 0 && (opt = getopt_long (argc, argv, "vhV", s_options, &index)) != -1) {
         if (opt == '?' || opt == ':') {
             const char *bad = optind > 0 && optind <= argc ? argv [optind - 1] : "?";
-            snprintf (reason, sizeof reason, "bad option '%s'; try --help", bad);
+            snprintf (reason, sizeof reason, "bad option '%.*s'; try --help",
+                      (int) strcspn (bad, "="), bad);
+            rc = -1;
+        }
+        else
+        if (index >= 0 && !s_spelled_out (argv, index)) {
+            snprintf (reason, sizeof reason, "write --%s in full", s_options [index].name);
             rc = -1;
         }
         else
             rc = s_option (cfg, opt, optarg, out, reason, sizeof reason);
+        index = -1;
     }
     if (rc == 0 && optind < argc) {
         snprintf (reason, sizeof reason, "unexpected argument '%s'; try --help", argv [optind]);

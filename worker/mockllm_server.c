@@ -110,8 +110,9 @@ static const char s_json [] = "application/json";
 /* ---------------------------------------------------------------------- */
 /*  Replies                                                                */
 
-/*  Queues status with body (taken: freed with free()). A NULL body means
-    we ran out of memory making it: the connection is closed instead.  */
+/*  Queues status with body (taken: freed with free(); constant bodies are
+    strdup'ed so every body is owned the same way). A NULL body means we
+    ran out of memory making it: the connection is closed instead.  */
 static enum MHD_Result
 s_reply (call_t *call, unsigned status, char *body, const char *type,
          const char *retry_after)
@@ -140,13 +141,6 @@ s_reply_error (call_t *call, unsigned status, const char *message, const char *t
 {
     return s_reply (call, status, mockllm_error_json (message, type, param, code),
                     s_json, NULL);
-}
-
-/*  Every reply body is a heap string; constant ones are copied.  */
-static char *
-s_dup (const char *text)
-{
-    return strdup (text);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -260,11 +254,11 @@ s_inject_malformed (call_t *call, bool stream)
 {
     atomic_fetch_add (&call->server->stats.malformed_injected, 1);
     if (stream)
-        return s_reply (call, MHD_HTTP_OK, s_dup (
+        return s_reply (call, MHD_HTTP_OK, strdup (
             "data: {\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion.chunk\","
             "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Mock\n\n"
             "data: [DONE]\n\n"), "text/event-stream", NULL);
-    return s_reply (call, MHD_HTTP_OK, s_dup (
+    return s_reply (call, MHD_HTTP_OK, strdup (
         "{\"id\":\"chatcmpl-mock\",\"object\":\"chat.completion\",\"choices\":"
         "[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Mock answ"),
         s_json, NULL);
@@ -468,7 +462,7 @@ s_route (call_t *call)
     if (get && strcmp (url, "/v1/models") == 0)
         return s_get_models (call);
     if (get && strcmp (url, "/health") == 0)
-        return s_reply (call, MHD_HTTP_OK, s_dup ("{\"status\":\"ok\"}"), s_json, NULL);
+        return s_reply (call, MHD_HTTP_OK, strdup ("{\"status\":\"ok\"}"), s_json, NULL);
     if (get && strcmp (url, "/stats") == 0)
         return s_get_stats (call);
     atomic_fetch_add (&call->server->stats.not_found, 1);

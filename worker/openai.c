@@ -55,7 +55,7 @@ s_message (const llmq_chat_msg_t *msg, char *err, size_t err_size)
 }
 
 static int
-s_add_messages (json_t *root, const llmq_request_t *req, char *err, size_t err_size)
+s_add_messages (json_t *root, const llmq_wire_request_t *req, char *err, size_t err_size)
 {
     json_t *messages = json_array ();
     if (s_set (root, "messages", messages))
@@ -71,7 +71,7 @@ s_add_messages (json_t *root, const llmq_request_t *req, char *err, size_t err_s
 /*  The generation parameters the client set, and nothing else: a backend
     uses its own defaults for the rest.                                    */
 static int
-s_add_params (json_t *root, const llmq_request_t *req, char *err, size_t err_size)
+s_add_params (json_t *root, const llmq_wire_request_t *req, char *err, size_t err_size)
 {
     if (req->has_max_tokens
     &&  s_set (root, "max_tokens", json_integer (req->max_tokens)))
@@ -99,7 +99,7 @@ s_add_params (json_t *root, const llmq_request_t *req, char *err, size_t err_siz
 }
 
 char *
-llmq_openai_body (const llmq_request_t *req, const char *model, char *err, size_t err_size)
+llmq_openai_body (const llmq_wire_request_t *req, const char *model, char *err, size_t err_size)
 {
     snprintf (err, err_size, "out of memory");
     char *body = NULL;

@@ -26,7 +26,7 @@
 /*  The JSON body for req, with model as the model name. A malloc'ed
     NUL-terminated string the caller frees; NULL when a string of the
     request is not valid UTF-8 (or no memory), with the reason in err.    */
-char *llmq_openai_body (const llmq_request_t *req, const char *model,
+char *llmq_openai_body (const llmq_wire_request_t *req, const char *model,
                         char *err, size_t err_size);
 
 /*  What a whole answer or one stream chunk says. Strings point into root

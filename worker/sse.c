@@ -75,6 +75,8 @@ static int
 s_append (llmq_sse_t *self, char **buf, size_t *len, size_t *alloc,
           const char *bytes, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (self->line_len + self->data_len + self->event_len + n > self->max_event) {
         self->error = "event too large";
         return -1;

@@ -35,13 +35,13 @@ s_same (llmq_str_t a, llmq_str_t b)
 
 //  The request re-encodes to an equivalent one.
 static void
-s_round_trip (const llmq_request_t *req)
+s_round_trip (const llmq_wire_request_t *req)
 {
     llmq_buf_t buf;
     llmq_buf_init (&buf);
     CHECK (llmq_encode_request (&buf, req) == 0);
     llmq_decoder_t *dec = llmq_decoder_new ();
-    llmq_request_t again;
+    llmq_wire_request_t again;
     llmq_decode_result_t rc = llmq_decode_request (dec, buf.data, buf.size, &again);
     CHECK (rc == LLMQ_DECODE_OK);
     CHECK (s_same (again.id, req->id) && s_same (again.model, req->model));
@@ -56,7 +56,7 @@ s_round_trip (const llmq_request_t *req)
 }
 
 static void
-s_check_request (const llmq_request_t *req, const uint8_t *frame, size_t size)
+s_check_request (const llmq_wire_request_t *req, const uint8_t *frame, size_t size)
 {
     CHECK (req->n_messages >= 1 && req->n_messages <= LLMQ_MAX_MESSAGES);
     CHECK (req->id.len >= 1 && req->id.len <= LLMQ_MAX_ID);
@@ -75,7 +75,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
     llmq_decoder_t *dec = llmq_decoder_new ();
     CHECK (dec);
-    llmq_request_t req;
+    llmq_wire_request_t req;
     if (llmq_decode_request (dec, data, size, &req) == LLMQ_DECODE_OK) {
         s_check_request (&req, data, size);
         s_round_trip (&req);

@@ -59,6 +59,15 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         llmq_dispatch_t again;
         CHECK (llmq_decode_dispatch (dec2, buf.data, buf.size, &again) == LLMQ_DECODE_OK);
         CHECK (again.rid == dispatch.rid && again.req.n_messages == dispatch.req.n_messages);
+        //  `again` was decoded from the raw span alone, so equal fields
+        //  mean the span is the very map the first decode read.
+        CHECK (again.req.model.len == dispatch.req.model.len
+               && memcmp (again.req.model.ptr, dispatch.req.model.ptr,
+                          again.req.model.len) == 0);
+        CHECK (again.req.id.len == dispatch.req.id.len
+               && memcmp (again.req.id.ptr, dispatch.req.id.ptr, again.req.id.len) == 0);
+        CHECK (again.req.priority == dispatch.req.priority
+               && again.req.stream == dispatch.req.stream);
         llmq_decoder_destroy (&dec2);
         llmq_buf_free (&buf);
     }

@@ -175,7 +175,7 @@ static const llmq_chat_msg_t s_chat[] = { { .role = { "user", 4 }, .content = { 
 static void
 s_request (void *client, const char *id, const char *model, uint32_t timeout_ms, bool stream)
 {
-    llmq_request_t req = {
+    llmq_wire_request_t req = {
         .id = llmq_str (id), .model = llmq_str (model),
         .messages = s_chat, .n_messages = 1,
         .timeout_ms = timeout_ms, .stream = stream
@@ -271,7 +271,7 @@ Test (broker, request_is_dispatched_with_the_raw_map_and_answered)
     /*  What the client put on the wire, to compare with the DISPATCH.      */
     llmq_buf_t sent;
     llmq_buf_init (&sent);
-    llmq_request_t req = { .id = llmq_str ("r1"), .model = llmq_str ("m"),
+    llmq_wire_request_t req = { .id = llmq_str ("r1"), .model = llmq_str ("m"),
                            .messages = s_chat, .n_messages = 1 };
     cr_assert_eq (llmq_encode_request_body (&sent, &req), 0);
 
@@ -420,19 +420,26 @@ Test (broker, malformed_frames_get_errors_and_the_broker_goes_on)
     const char v9[] = { 'L', 'L', 'M', 'Q', 9, LLMQ_CMD_PING, (char) 0x80 };
     zmq_send (client, v9, sizeof v9, 0);
     s_expect_error (client, LLMQ_ERR_UNSUPPORTED, NULL);
+    llmq_error_t error;
+    llmq_decode_error (dec, zmq_msg_data (&last), zmq_msg_size (&last), &error);
+    cr_assert (memmem (error.message.ptr, error.message.len, "version 9", 9));
     /*  Two frames.                                                         */
     llmq_ping_t ping = { .nonce = 1 };
     llmq_encode_ping (&buf, &ping);
     zmq_send (client, buf.data, buf.size, ZMQ_SNDMORE);
     zmq_send (client, buf.data, buf.size, 0);
     s_expect_error (client, LLMQ_ERR_BAD_REQUEST, NULL);
-    /*  A command clients may not send.                                     */
+    /*  A known command clients may not send: bad_request (PROTOCOL.md).    */
     llmq_heartbeat_t hb = { 0 };
     llmq_encode_heartbeat (&buf, &hb);
     s_send_buf (client);
+    s_expect_error (client, LLMQ_ERR_BAD_REQUEST, NULL);
+    /*  An unknown command byte: unsupported.                               */
+    const char unknown[] = { 'L', 'L', 'M', 'Q', 1, 0x7f, (char) 0x80 };
+    zmq_send (client, unknown, sizeof unknown, 0);
     s_expect_error (client, LLMQ_ERR_UNSUPPORTED, NULL);
-    /*  A REQUEST missing its model.                                        */
-    llmq_request_t req = { .id = llmq_str ("x"), .model = llmq_str ("m"),
+    /*  A REQUEST missing its model: the error carries the id.             */
+    llmq_wire_request_t req = { .id = llmq_str ("x"), .model = llmq_str ("m"),
                            .messages = s_chat, .n_messages = 1 };
     llmq_encode_request (&buf, &req);
     /*  Corrupt the key "model" into "modem": the field is then missing.    */
@@ -440,9 +447,9 @@ Test (broker, malformed_frames_get_errors_and_the_broker_goes_on)
     cr_assert_not_null (key);
     key[4] = 'm';
     s_send_buf (client);
-    s_expect_error (client, LLMQ_ERR_BAD_REQUEST, NULL);
+    s_expect_error (client, LLMQ_ERR_BAD_REQUEST, "x");
 
-    cr_assert_eq (broker_stats (broker)->malformed, 6);
+    cr_assert_eq (broker_stats (broker)->malformed, 7);
     s_sync (client);
     /*  And real work still flows.                                          */
     void *worker = s_worker ("w1", "m", 1, true);
@@ -459,6 +466,9 @@ Test (broker, malformed_worker_frames_get_errors)
     zmq_send (worker, bad, sizeof bad, 0);
     s_expect_error (worker, LLMQ_ERR_BAD_REQUEST, NULL);
     /*  READY with 0 slots is refused.                                      */
+    /*  A command workers may not send.                                     */
+    s_request (worker, "x", "m", 0, false);
+    s_expect_error (worker, LLMQ_ERR_BAD_REQUEST, NULL);
     void *w2 = s_dealer (broker_workers_endpoint (broker), "w2");
     llmq_ready_t ready = { .worker_id = llmq_str ("w2"), .slots = 0, .n_models = 1 };
     ready.models[0] = llmq_str ("m");
@@ -552,6 +562,7 @@ Test (broker, silent_worker_expires_and_its_request_goes_to_another)
     s_expect_dispatch (alive, &dispatch, "r1");
     cr_assert_geq (llmq_now_us () - start, 50000, "only after the liveness window");
     cr_assert_eq (dispatch.attempt, 2);
+    cr_assert_neq (dispatch.rid, first_rid, "one rid per dispatch");
     /*  The expired worker's late answer is dropped; it is told to register. */
     s_final (silent, first_rid, "late");
     s_expect (silent, LLMQ_CMD_DISCONNECT);
@@ -599,8 +610,18 @@ Test (broker, ready_again_requeues_what_the_worker_had)
     llmq_encode_ready (&buf, &ready);
     s_send_buf (worker);
     s_expect (worker, LLMQ_CMD_HEARTBEAT);
+    uint64_t old_rid = dispatch.rid;
     s_expect_dispatch (worker, &dispatch, "r1");
     cr_assert_eq (dispatch.attempt, 2);
+    /*  Same worker, same request: the answer to the first dispatch is
+        still stale, only the current rid counts.                          */
+    cr_assert_neq (dispatch.rid, old_rid);
+    s_final (worker, old_rid, "from the old run");
+    S_PUMP_UNTIL (broker_stats (broker)->dropped_replies == 1);
+    s_final (worker, dispatch.rid, "from the new run");
+    llmq_final_t final;
+    s_expect_final (client, &final, "r1");
+    cr_assert (llmq_str_eq (final.text, "from the new run"));
 }
 
 Test (broker, unknown_worker_is_told_to_disconnect)
@@ -635,6 +656,44 @@ Test (broker, resend_while_in_flight_is_dispatched_once)
     void *other = s_dealer (broker_clients_endpoint (broker), "c2");
     s_request (other, "r1", "m", 0, false);
     s_expect_dispatch (worker, &dispatch, "r1");
+}
+
+Test (broker, resend_crossing_the_final_gets_the_same_final_again)
+{
+    s_start_default ();
+    void *worker = s_worker ("w1", "m", 4, true);
+    void *client = s_dealer (broker_clients_endpoint (broker), "c1");
+    s_request (client, "r1", "m", 0, false);
+    llmq_dispatch_t dispatch;
+    s_expect_dispatch (worker, &dispatch, "r1");
+    s_final (worker, dispatch.rid, "the one answer");
+    llmq_final_t final;
+    s_expect_final (client, &final, "r1");
+    /*  The resend the client sent before it got the FINAL: the same FINAL
+        comes back and nothing runs again.                                 */
+    s_request (client, "r1", "m", 0, false);
+    s_expect_final (client, &final, "r1");
+    cr_assert (llmq_str_eq (final.text, "the one answer"));
+    cr_assert_eq (broker_stats (broker)->replayed, 1);
+    s_request (client, "r2", "m", 0, false);
+    s_expect_dispatch (worker, &dispatch, "r2");    /* not r1 again */
+}
+
+Test (broker, resend_after_an_error_is_a_new_request)
+{
+    s_start_default ();
+    void *worker = s_worker ("w1", "m", 4, true);
+    void *client = s_dealer (broker_clients_endpoint (broker), "c1");
+    s_request (client, "r1", "m", 0, false);
+    llmq_dispatch_t dispatch;
+    s_expect_dispatch (worker, &dispatch, "r1");
+    llmq_error_t error = { .has_rid = true, .rid = dispatch.rid, .code = LLMQ_ERR_BACKEND };
+    llmq_encode_error (&buf, &error);
+    s_send_buf (worker);
+    s_expect_error (client, LLMQ_ERR_BACKEND, "r1");
+    s_request (client, "r1", "m", 0, false);        /* try again */
+    s_expect_dispatch (worker, &dispatch, "r1");
+    cr_assert_eq (broker_stats (broker)->replayed, 0);
 }
 
 Test (broker, resend_while_queued_is_queued_once)
@@ -676,7 +735,8 @@ Test (broker, stream_partials_are_forwarded_in_order)
     for (uint32_t seq = 0; seq < 2; seq++) {
         s_expect (client, LLMQ_CMD_PARTIAL);
         llmq_partial_t partial;
-        cr_assert_eq (llmq_decode_partial (dec, zmq_msg_data (&last), zmq_msg_size (&last), &partial), 0);
+        cr_assert_eq (llmq_decode_partial (dec, zmq_msg_data (&last), zmq_msg_size (&last),
+                                           &partial), 0);
         cr_assert (llmq_str_eq (partial.id, "r1"));
         cr_assert_eq (partial.seq, seq);
         cr_assert (llmq_str_eq (partial.text, chunks[seq]));

@@ -1,6 +1,7 @@
 /*  test_broker_requests.c -- the request table (broker/requests.h):
     rids, their staleness, and the (routing id, request id) index.  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -21,8 +22,9 @@ s_add (requests_t *table, const char *route, const char *id)
     zmq_msg_init_size (&frame_msg, strlen (frame_text));
     memcpy (zmq_msg_data (&frame_msg), frame_text, strlen (frame_text));
     const char *data = zmq_msg_data (&frame_msg);
-    cr_assert_eq (request_attach (req, &route_msg, &frame_msg, data + 2, (uint32_t) strlen (id),
-                                  data + 2 + strlen (id), strlen (frame_text) - 2 - strlen (id)), 0);
+    size_t id_len = strlen (id);
+    cr_assert_eq (request_attach (req, &route_msg, &frame_msg, data + 2, (uint32_t) id_len,
+                                  data + 2 + id_len, strlen (frame_text) - 2 - id_len), 0);
     cr_assert_eq (zmq_msg_size (&route_msg), 0, "the route was moved in");
     /*  The frame was copied: scribbling on ours changes nothing.           */
     memset (zmq_msg_data (&frame_msg), '#', zmq_msg_size (&frame_msg));
@@ -130,5 +132,19 @@ Test (requests, many_requests_grow_and_stay_findable)
     for (uint32_t index = 0; index < requests_slots (table); index++)
         seen += requests_at (table, index) != NULL;
     cr_assert_eq (seen, N / 2);
+    requests_destroy (&table);
+}
+
+Test (requests, renew_makes_the_old_rid_stale)
+{
+    requests_t *table = requests_new ();
+    request_t *a = s_add (table, "c", "r1");
+    uint64_t first = request_rid (a);
+    uint64_t second = requests_renew (table, a);
+    cr_assert_neq (second, first);
+    cr_assert_eq ((uint32_t) second, (uint32_t) first, "same slot");
+    cr_assert_null (requests_lookup (table, first), "the old dispatch's rid is stale");
+    cr_assert_eq (requests_lookup (table, second), a);
+    cr_assert_eq (s_find (table, "c", "r1"), a, "the key is unchanged");
     requests_destroy (&table);
 }

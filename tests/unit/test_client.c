@@ -11,6 +11,7 @@
 */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,11 +19,7 @@
 #include <string.h>
 #include <zmq.h>
 
-//  The codec and llmq.h both name a type llmq_request_t (see
-//  client/llmq_private.h): read the codec's as llmq_wire_request_t.
-#define llmq_request_t llmq_wire_request_t
 #include "llmq_proto.h"
-#undef llmq_request_t
 #include "llmq.h"
 
 /* ---- the fake broker --------------------------------------------------- */
@@ -468,6 +465,39 @@ Test (client, submit_refuses_invalid_requests_before_sending)
     llmq_client_destroy (&client);
     cr_assert_null (client);
     cr_assert_null (llmq_client_new (NULL));
+    cr_assert_null (llmq_client_new ("not an endpoint"));
+}
+
+Test (client, large_requests_are_refused_or_sent_whole)
+{
+    fake_t *fake = fake_start (FAKE_FINAL);
+    llmq_client_t *client = llmq_client_new (fake->endpoint);
+    llmq_request_t *req = llmq_request_new ("mock");
+    //  Messages of 3 MiB: each is under the string limit, three are over
+    //  the 8 MiB frame limit, which the client checks before sending.
+    size_t size = 3u << 20;
+    char *big = malloc (size + 1);
+    memset (big, 'a', size);
+    big [size] = 0;
+    cr_assert_eq (llmq_request_add_message (req, "user", big), LLMQ_OK);
+    //  One is fine.
+    llmq_response_t *resp = NULL;
+    cr_assert_eq (llmq_chat (client, req, 5000, &resp), LLMQ_OK);
+    llmq_response_destroy (&resp);
+    cr_assert_eq (llmq_request_add_message (req, "assistant", big), LLMQ_OK);
+    cr_assert_eq (llmq_request_add_message (req, "user", big), LLMQ_OK);
+    cr_assert_eq (llmq_chat (client, req, 5000, &resp), LLMQ_E_TOO_LARGE);
+    cr_assert_null (resp);
+    cr_assert_eq (llmq_pending (client), 0);
+    free (big);
+    big = malloc (LLMQ_MAX_STRING + 2);
+    memset (big, 'a', LLMQ_MAX_STRING + 1);
+    big [LLMQ_MAX_STRING + 1] = 0;
+    cr_assert_eq (llmq_request_add_message (req, "user", big), LLMQ_E_TOO_LARGE);
+    free (big);
+    llmq_request_destroy (&req);
+    llmq_client_destroy (&client);
+    fake_stop (&fake);
 }
 
 Test (client, request_fields_reach_the_broker)
@@ -886,6 +916,36 @@ Test (client, many_requests_in_flight_each_get_their_answer)
     }
     cr_assert_eq (llmq_process (client, -1), 0, "nothing pending: returns at once");
     cr_assert_eq (llmq_next_timeout_ms (client), -1);
+    llmq_request_destroy (&req);
+    llmq_client_destroy (&client);
+    fake_stop (&fake);
+}
+
+Test (client, fd_wakes_an_external_poll_loop)
+{
+    fake_t *fake = fake_start (FAKE_STREAM);
+    llmq_client_t *client = llmq_client_new (fake->endpoint);
+    int fd = llmq_client_fd (client);
+    cr_assert_geq (fd, 0);
+    llmq_request_t *req = s_request ("hi");
+    s_done_t done = { 0 };
+    cr_assert_eq (llmq_submit (client, req, s_on_done_chunk, s_on_done, &done, NULL), LLMQ_OK);
+    //  The loop a service would write: process until nothing is left,
+    //  then sleep in poll(2) on the fd. The poll timeout is long: if the
+    //  fd did not wake us, the test would take seconds and fail below.
+    uint64_t start = llmq_now_us ();
+    while (!done.done && llmq_now_us () - start < 5000000) {
+        while (llmq_process (client, 0) > 0)
+            ;
+        if (done.done)
+            break;
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        cr_assert_geq (poll (&pfd, 1, 3000), 0);
+    }
+    cr_assert_eq (done.done, 1);
+    cr_assert_lt (llmq_now_us () - start, 2000000, "woken by the fd, not the poll timeout");
+    cr_assert_str_eq (done.chunks.text, "Hello world");
+    llmq_response_destroy (&done.resp);
     llmq_request_destroy (&req);
     llmq_client_destroy (&client);
     fake_stop (&fake);

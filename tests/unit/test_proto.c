@@ -58,7 +58,7 @@ Test (proto, header_is_signature_version_command)
 
 Test (proto, request_round_trip_all_fields)
 {
-    llmq_request_t req, out;
+    llmq_wire_request_t req, out;
     llmq_chat_msg_t msgs [2];
     tp_sample_request (&req, msgs);
     cr_assert_eq (llmq_encode_request (&buf, &req), 0);
@@ -94,10 +94,10 @@ Test (proto, request_round_trip_all_fields)
 Test (proto, request_minimal_gets_defaults)
 {
     llmq_chat_msg_t msg = { llmq_str ("user"), llmq_str (""), { NULL, 0 } };
-    llmq_request_t req = { .id = llmq_str ("a"), .model = llmq_str ("m"),
+    llmq_wire_request_t req = { .id = llmq_str ("a"), .model = llmq_str ("m"),
                            .messages = &msg, .n_messages = 1,
                            .priority = LLMQ_PRIO_NORMAL };
-    llmq_request_t out;
+    llmq_wire_request_t out;
     cr_assert_eq (llmq_encode_request (&buf, &req), 0);
     s_assert_ok (llmq_decode_request (dec, buf.data, buf.size, &out));
     cr_assert_slice (out.messages [0].content, "");
@@ -113,7 +113,7 @@ Test (proto, request_minimal_gets_defaults)
 
 Test (proto, request_body_has_no_header_and_matches_raw)
 {
-    llmq_request_t req, out;
+    llmq_wire_request_t req, out;
     llmq_chat_msg_t msgs [2];
     tp_sample_request (&req, msgs);
     llmq_buf_t body;
@@ -300,7 +300,7 @@ Test (proto, broker_heartbeat_is_an_empty_map)
 
 Test (proto, dispatch_embeds_request_verbatim)
 {
-    llmq_request_t req, in_req;
+    llmq_wire_request_t req, in_req;
     llmq_chat_msg_t msgs [2];
     tp_sample_request (&req, msgs);
     cr_assert_eq (llmq_encode_request (&buf, &req), 0);
@@ -338,6 +338,41 @@ Test (proto, dispatch_embeds_request_verbatim)
     free (raw);
 }
 
+Test (proto, dispatch_raw_and_fields_agree_on_repeated_keys)
+{
+    //  {"rid": 1, "request": {model a...}, "request": {model b...}}: the
+    //  decoded fields and the raw span must describe the same map.
+    llmq_chat_msg_t msg = { llmq_str ("user"), llmq_str ("x"), { NULL, 0 } };
+    llmq_wire_request_t a = { .id = llmq_str ("1"), .model = llmq_str ("a"), .messages = &msg,
+                         .n_messages = 1, .priority = LLMQ_PRIO_NORMAL };
+    llmq_wire_request_t b = a;
+    b.model = llmq_str ("b");
+    llmq_buf_t body_a, body_b;
+    llmq_buf_init (&body_a);
+    llmq_buf_init (&body_b);
+    cr_assert_eq (llmq_encode_request_body (&body_a, &a), 0);
+    cr_assert_eq (llmq_encode_request_body (&body_b, &b), 0);
+    tp_packer_t p;
+    tp_packer_init (&p);
+    msgpack_pack_map (&p.pk, 3);
+    tp_str (&p.pk, "rid");
+    msgpack_pack_uint8 (&p.pk, 1);
+    tp_str (&p.pk, "request");
+    msgpack_sbuffer_write (&p.sbuf, body_a.data, body_a.size);
+    tp_str (&p.pk, "request");
+    msgpack_sbuffer_write (&p.sbuf, body_b.data, body_b.size);
+    tp_frame (&buf, LLMQ_CMD_DISPATCH, p.sbuf.data, p.sbuf.size);
+    tp_packer_free (&p);
+
+    llmq_dispatch_t out;
+    s_assert_ok (llmq_decode_dispatch (dec, buf.data, buf.size, &out));
+    cr_assert_slice (out.req.model, "b");
+    cr_assert_eq (out.req.raw_size, body_b.size);
+    cr_assert_eq (memcmp (out.req.raw, body_b.data, body_b.size), 0);
+    llmq_buf_free (&body_a);
+    llmq_buf_free (&body_b);
+}
+
 Test (proto, dispatch_without_raw_is_a_caller_bug)
 {
     llmq_dispatch_t in = { .rid = 1 };
@@ -362,7 +397,7 @@ Test (proto, disconnect_and_stats)
 
 Test (proto, encoders_reject_impossible_structs)
 {
-    llmq_request_t req = { .id = llmq_str ("a"), .model = llmq_str ("m"), .n_messages = 1 };
+    llmq_wire_request_t req = { .id = llmq_str ("a"), .model = llmq_str ("m"), .n_messages = 1 };
     cr_assert_eq (llmq_encode_request (&buf, &req), -1, "messages NULL with n 1");
     llmq_chat_msg_t msg = { llmq_str ("user"), llmq_str ("x"), { NULL, 0 } };
     req.messages = &msg;
@@ -377,7 +412,7 @@ Test (proto, encoders_reject_impossible_structs)
 
 Test (proto, nil_optional_values_are_absent)
 {
-    llmq_request_t req, out;
+    llmq_wire_request_t req, out;
     llmq_chat_msg_t msgs [2];
     tp_sample_request (&req, msgs);
     cr_assert_eq (llmq_encode_request (&buf, &req), 0);
@@ -413,7 +448,7 @@ Test (proto, nil_optional_values_are_absent)
 
 Test (proto, priority_by_name_or_number)
 {
-    llmq_request_t req, out;
+    llmq_wire_request_t req, out;
     llmq_chat_msg_t msgs [2];
     tp_sample_request (&req, msgs);
     cr_assert_eq (llmq_encode_request (&buf, &req), 0);
@@ -435,7 +470,7 @@ Test (proto, priority_by_name_or_number)
 
 Test (proto, numbers_accept_ints_and_floats)
 {
-    llmq_request_t req, out;
+    llmq_wire_request_t req, out;
     llmq_chat_msg_t msgs [2];
     tp_sample_request (&req, msgs);
     cr_assert_eq (llmq_encode_request (&buf, &req), 0);
@@ -468,7 +503,7 @@ Test (proto, numbers_accept_ints_and_floats)
 
 Test (proto, decoder_is_reused_across_frames)
 {
-    llmq_request_t req, out;
+    llmq_wire_request_t req, out;
     llmq_chat_msg_t msgs [2];
     tp_sample_request (&req, msgs);
     for (int i = 0; i < 1000; i++) {

@@ -40,7 +40,7 @@ TestSuite (hostile, .init = setup, .fini = teardown);
 typedef llmq_decode_result_t (decode_fn) (const void *frame, size_t size);
 
 static union {
-    llmq_request_t req; llmq_cancel_t cancel; llmq_ping_t ping; llmq_partial_t partial;
+    llmq_wire_request_t req; llmq_cancel_t cancel; llmq_ping_t ping; llmq_partial_t partial;
     llmq_final_t final; llmq_error_t error; llmq_ready_t ready; llmq_heartbeat_t hb;
     llmq_dispatch_t dispatch; llmq_disconnect_t disconnect;
 } out;
@@ -74,7 +74,7 @@ d_json (const void *f, size_t s)
 //  Valid frames of every type, fully populated.
 
 static llmq_chat_msg_t s_msgs [2];
-static llmq_request_t s_req;
+static llmq_wire_request_t s_req;
 static llmq_buf_t s_body;           //  request body for DISPATCH
 
 static void
@@ -230,6 +230,13 @@ Test (hostile, header_errors)
     s_expect (d_final, &bad, LLMQ_DECODE_COMMAND, "expected FINAL, got PARTIAL");
 
     llmq_cmd_t cmd;
+    cr_assert_eq (llmq_decoder_peek (dec, bad.data, bad.size, &cmd), LLMQ_DECODE_OK);
+    cr_assert_eq (cmd, LLMQ_CMD_PARTIAL);
+    cr_assert_str_eq (llmq_decoder_error (dec), "");
+    bad.data [4] = 2;
+    cr_assert_eq (llmq_decoder_peek (dec, bad.data, bad.size, &cmd), LLMQ_DECODE_VERSION);
+    cr_assert_str_eq (llmq_decoder_error (dec),
+                      "protocol version 2 not supported; this peer speaks version 1");
     cr_assert_eq (llmq_peek_command ("LLM", 3, &cmd), LLMQ_DECODE_SIGNATURE);
     cr_assert_eq (llmq_peek_command ("LLMQ\x01", 5, &cmd), LLMQ_DECODE_MALFORMED);
     cr_assert_eq (llmq_peek_command (NULL, 0, &cmd), LLMQ_DECODE_SIGNATURE);
@@ -297,6 +304,65 @@ Test (hostile, counts_larger_than_the_input)
     s_expect (d_heartbeat, &bad, LLMQ_DECODE_STRING_TOO_LONG, NULL);
 }
 
+//  Appends bytes as they are (formats the packer would not choose).
+static void
+s_raw (tp_packer_t *p, const char *bytes, size_t size)
+{
+    msgpack_sbuffer_write (&p->sbuf, bytes, size);
+}
+
+Test (hostile, every_msgpack_format_is_walked)
+{
+    //  One unknown key per msgpack format: the pre-scan and msgpack-c must
+    //  agree on every one, or a valid frame would be refused (or worse).
+    static char big [70000];
+    tp_packer_t p;
+    tp_packer_init (&p);
+    msgpack_pack_map (&p.pk, 31);
+    int keys = 0;
+#define KEY(name) (tp_str (&p.pk, name), keys++)
+    KEY ("pfix");  msgpack_pack_uint8 (&p.pk, 7);
+    KEY ("nfix");  msgpack_pack_int8 (&p.pk, -7);
+    KEY ("nil");   msgpack_pack_nil (&p.pk);
+    KEY ("f");     msgpack_pack_false (&p.pk);
+    KEY ("u8");    msgpack_pack_uint8 (&p.pk, 200);
+    KEY ("u16");   msgpack_pack_uint16 (&p.pk, 60000);
+    KEY ("u32");   msgpack_pack_uint32 (&p.pk, 4000000000u);
+    KEY ("u64");   msgpack_pack_uint64 (&p.pk, UINT64_MAX);
+    KEY ("i8");    msgpack_pack_int8 (&p.pk, -100);
+    KEY ("i16");   msgpack_pack_int16 (&p.pk, -30000);
+    KEY ("i32");   msgpack_pack_int32 (&p.pk, -2000000000);
+    KEY ("i64");   msgpack_pack_int64 (&p.pk, INT64_MIN);
+    KEY ("f32");   msgpack_pack_float (&p.pk, 1.5f);
+    KEY ("f64");   msgpack_pack_double (&p.pk, -2.25);
+    KEY ("str8");  msgpack_pack_str_with_body (&p.pk, big, 200);
+    KEY ("str16"); msgpack_pack_str_with_body (&p.pk, big, 300);
+    KEY ("str32"); msgpack_pack_str_with_body (&p.pk, big, sizeof big);
+    KEY ("bin8");  msgpack_pack_bin_with_body (&p.pk, big, 10);
+    KEY ("bin16"); msgpack_pack_bin_with_body (&p.pk, big, 300);
+    KEY ("bin32"); msgpack_pack_bin_with_body (&p.pk, big, sizeof big);
+    KEY ("fixext"); s_raw (&p, "\xd4\x01\x00", 3);
+    KEY ("fixext16"); s_raw (&p, "\xd8\x01" "0123456789abcdef", 18);
+    KEY ("ext8");  s_raw (&p, "\xc7\x03\x05" "abc", 6);
+    KEY ("ext16"); s_raw (&p, "\xc8\x00\x02\x05" "ab", 6);
+    KEY ("ext32"); s_raw (&p, "\xc9\x00\x00\x00\x01\x05" "a", 7);
+    KEY ("arr16"); s_raw (&p, "\xdc\x00\x02\x01\x02", 5);
+    KEY ("arr32"); s_raw (&p, "\xdd\x00\x00\x00\x01\xc3", 6);
+    KEY ("map16"); s_raw (&p, "\xde\x00\x01\xa1k\x01", 6);
+    KEY ("map32"); s_raw (&p, "\xdf\x00\x00\x00\x00", 5);
+    KEY ("s8b");   s_raw (&p, "\xd9\x01z", 3);
+    KEY ("s32b");  s_raw (&p, "\xdb\x00\x00\x00\x01z", 6);
+#undef KEY
+    cr_assert_eq (keys, 31);
+    tp_frame (&bad, LLMQ_CMD_HEARTBEAT, p.sbuf.data, p.sbuf.size);
+    tp_packer_free (&p);
+    s_expect (d_heartbeat, &bad, LLMQ_DECODE_OK, NULL);
+    s_expect (d_json, &bad, LLMQ_DECODE_OK, NULL);
+    //  Every prefix of it is refused.
+    for (size_t cut = LLMQ_HEADER_SIZE; cut < bad.size; cut += 97)
+        cr_assert_neq (llmq_decode_heartbeat (dec, bad.data, cut, &out.hb), LLMQ_DECODE_OK);
+}
+
 //  A heartbeat whose unknown key "x" holds `levels` nested arrays.
 static void
 s_nested (int levels, llmq_buf_t *frame)
@@ -323,6 +389,91 @@ Test (hostile, nesting_depth)
     s_expect (d_heartbeat, &bad, LLMQ_DECODE_TOO_DEEP, NULL);
 }
 
+//  A request whose metadata holds `levels` nested arrays.
+static void
+s_deep_request (int levels, llmq_buf_t *frame)
+{
+    llmq_buf_t body;
+    llmq_buf_init (&body);
+    llmq_chat_msg_t msg = { llmq_str ("user"), llmq_str ("hi"), { NULL, 0 } };
+    llmq_wire_request_t req = { .id = llmq_str ("r"), .model = llmq_str ("m"), .messages = &msg,
+                           .n_messages = 1, .priority = LLMQ_PRIO_NORMAL };
+    cr_assert_eq (llmq_encode_request_body (&body, &req), 0);
+    tp_packer_t p;
+    tp_packer_init (&p);
+    s_raw (&p, "\x84", 1);                 //  the 3 keys plus "x"
+    s_raw (&p, body.data + 1, body.size - 1);
+    tp_str (&p.pk, "x");
+    for (int i = 0; i < levels; i++)
+        msgpack_pack_array (&p.pk, i + 1 < levels ? 1 : 0);
+    tp_frame (frame, LLMQ_CMD_REQUEST, p.sbuf.data, p.sbuf.size);
+    tp_packer_free (&p);
+    llmq_buf_free (&body);
+}
+
+//  A valid request frame of exactly size bytes: the sample request plus
+//  two unknown keys of padding (one string may not pass LLMQ_MAX_STRING).
+static void
+s_make_sized_request (size_t size, llmq_buf_t *frame)
+{
+    size_t half = (size - 64) / 2;
+    char *text = malloc (half + 1);
+    memset (text, 'x', half);
+    text [half] = 0;
+    llmq_buf_t step;
+    llmq_buf_init (&step);
+    s_make (LLMQ_CMD_REQUEST, &buf);
+    msgpack_object v = tp_obj_str (text);
+    tp_edit (&buf, "p", &v, &step);
+    //  Add the second pad, measure, and redo it with the exact length.
+    size_t second = size > step.size + half ? half : size - step.size;
+    text [second] = 0;
+    v = tp_obj_str (text);
+    tp_edit (&step, "q", &v, frame);
+    second -= frame->size - size;
+    text [second] = 0;
+    v = tp_obj_str (text);
+    tp_edit (&step, "q", &v, frame);
+    cr_assert_eq (frame->size, size, "built %zu bytes, wanted %zu", frame->size, size);
+    free (text);
+    llmq_buf_free (&step);
+}
+
+Test (hostile, every_accepted_request_fits_a_dispatch)
+{
+    //  Found by fuzz_request: a request nested to the protocol's depth
+    //  limit became one level too deep inside its DISPATCH. So a REQUEST
+    //  is held to LLMQ_MAX_DEPTH - 1 (and to a little less size and fewer
+    //  objects).
+    s_deep_request (LLMQ_MAX_DEPTH - 1, &bad);
+    s_expect (d_request, &bad, LLMQ_DECODE_TOO_DEEP, NULL);
+    s_deep_request (LLMQ_MAX_DEPTH - 2, &bad);
+    s_expect (d_request, &bad, LLMQ_DECODE_OK, NULL);
+    llmq_dispatch_t in = { .rid = 1, .attempt = 1, .req_raw = out.req.raw,
+                           .req_raw_size = out.req.raw_size };
+    llmq_buf_t frame;
+    llmq_buf_init (&frame);
+    cr_assert_eq (llmq_encode_dispatch (&frame, &in), 0);
+    s_expect (d_dispatch, &frame, LLMQ_DECODE_OK, NULL);
+
+    //  Size: a request just over the reserve is refused; the largest one
+    //  accepted still makes a DISPATCH under LLMQ_MAX_MSG_SIZE.
+    size_t limit = LLMQ_MAX_MSG_SIZE - LLMQ_DISPATCH_RESERVE;
+    for (size_t size = limit; size <= limit + 1; size++) {
+        s_make_sized_request (size, &bad);
+        s_expect (d_request, &bad, size == limit ? LLMQ_DECODE_OK : LLMQ_DECODE_TOO_LARGE,
+                  NULL);
+        if (size == limit) {
+            in.req_raw = out.req.raw;
+            in.req_raw_size = out.req.raw_size;
+            cr_assert_eq (llmq_encode_dispatch (&frame, &in), 0);
+            cr_assert_leq (frame.size, LLMQ_MAX_MSG_SIZE);
+            s_expect (d_dispatch, &frame, LLMQ_DECODE_OK, NULL);
+        }
+    }
+    llmq_buf_free (&frame);
+}
+
 Test (hostile, too_many_objects)
 {
     tp_packer_t p;
@@ -344,7 +495,7 @@ s_request_with (uint32_t n_messages, llmq_buf_t *frame)
     llmq_chat_msg_t *msgs = calloc (n_messages, sizeof *msgs);
     for (uint32_t i = 0; i < n_messages; i++)
         msgs [i] = (llmq_chat_msg_t) { llmq_str ("user"), llmq_str ("hi"), { NULL, 0 } };
-    llmq_request_t req = { .id = llmq_str ("r"), .model = llmq_str ("m"),
+    llmq_wire_request_t req = { .id = llmq_str ("r"), .model = llmq_str ("m"),
                            .messages = msgs, .n_messages = n_messages,
                            .priority = LLMQ_PRIO_NORMAL };
     cr_assert_eq (llmq_encode_request (frame, &req), 0);
@@ -710,6 +861,16 @@ Test (hostile, out_of_range_values)
                   s_out_of_range [i].detail);
     }
     llmq_buf_free (&s_body);
+}
+
+Test (hostile, failed_request_still_names_its_id)
+{
+    //  The encoder writes "id" first, so a bad later field leaves it set.
+    s_make (LLMQ_CMD_REQUEST, &buf);
+    msgpack_object v = tp_obj_uint (9);
+    tp_edit (&buf, "priority", &v, &bad);
+    s_expect (d_request, &bad, LLMQ_DECODE_OUT_OF_RANGE, NULL);
+    cr_assert (llmq_str_eq (out.req.id, "req-1"));
 }
 
 Test (hostile, list_limits)

@@ -212,7 +212,7 @@ tp_obj_nil (void)
 
 //  A message set used across the tests.
 static inline void
-tp_sample_request (llmq_request_t *req, llmq_chat_msg_t msgs [2])
+tp_sample_request (llmq_wire_request_t *req, llmq_chat_msg_t msgs [2])
 {
     memset (req, 0, sizeof *req);
     msgs [0] = (llmq_chat_msg_t) { llmq_str ("system"), llmq_str ("Be brief."), { NULL, 0 } };

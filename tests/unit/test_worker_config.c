@@ -52,7 +52,7 @@ Test (worker_config, everything_set)
     llmq_worker_config_t cfg;
     setenv ("LLMQ_TEST_KEY", "sk-test", 1);
     const char *args [] = {
-        "--broker", "tcp://10.0.0.1:7000", "--backend", "openai",
+        "--broker=tcp://10.0.0.1:7000", "--backend", "openai",
         "--url", "http://127.0.0.1:8000/v1", "--api-key-env", "LLMQ_TEST_KEY",
         "--model", "small=Qwen/Qwen2.5-0.5B,big", "--model", "other",
         "--slots", "4", "--id", "gpu-3", "--heartbeat-ms", "250", "--liveness", "5",
@@ -128,6 +128,7 @@ Test (worker_config, usage_errors)
         { "--nope", NULL },
         { "stray", NULL },
         { "--id", "", NULL },
+        { "--mock-tok", "5", NULL },                               /* prefix */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
         char out [4096] = "", err [4096] = "";
@@ -142,7 +143,19 @@ Test (worker_config, api_key_is_never_on_the_command_line)
 {
     char out [4096] = "", err [4096] = "";
     llmq_worker_config_t cfg;
+    /*  getopt_long would take "--api-key" as "--api-key-env" and then
+        name the key in its complaint about the variable; we refuse it.    */
     const char *args [] = { "--api-key", "sk-123", NULL };
     cr_assert_eq (s_parse (&cfg, args, out, err), -1);
+    cr_assert_null (strstr (err, "sk-123"), "the key was echoed: %s", err);
+    cr_assert_not_null (strstr (err, "in full"), "%s", err);
+    llmq_worker_config_clear (&cfg);
+    const char *eq [] = { "--api-key=sk-123", NULL };
+    cr_assert_eq (s_parse (&cfg, eq, out, err), -1);
+    cr_assert_null (strstr (err, "sk-123"), "the key was echoed: %s", err);
+    llmq_worker_config_clear (&cfg);
+    const char *bogus [] = { "--apikey=sk-123", NULL };
+    cr_assert_eq (s_parse (&cfg, bogus, out, err), -1);
+    cr_assert_null (strstr (err, "sk-123"), "the key was echoed: %s", err);
     llmq_worker_config_clear (&cfg);
 }

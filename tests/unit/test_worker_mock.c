@@ -71,17 +71,17 @@ static llmq_chat_msg_t s_msgs [] = {
     { .role = { "user", 4 }, .content = { "tell me about zeromq", 20 } }
 };
 
-static llmq_request_t
+static llmq_wire_request_t
 s_request (bool stream)
 {
-    llmq_request_t req = {
+    llmq_wire_request_t req = {
         .model = { "mock", 4 }, .messages = s_msgs, .n_messages = 4, .stream = stream
     };
     return req;
 }
 
 static llmq_call_t
-s_call (const llmq_request_t *req, uint32_t budget_ms)
+s_call (const llmq_wire_request_t *req, uint32_t budget_ms)
 {
     uint64_t now = llmq_now_us ();
     llmq_call_t call = { .rid = 1, .req = req, .upstream_model = "mock",
@@ -118,7 +118,7 @@ Test (mock_backend, whole_answer_at_once)
 {
     result_t r;
     llmq_backend_t *b = s_mock (0, 0, 16, &r);
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     llmq_call_t call = s_call (&req, 1000);
     llmq_backend_start (b, &call);
     cr_assert (r.done, "no delays: answered inside start");
@@ -141,7 +141,7 @@ Test (mock_backend, streamed_tokens_join_to_answer)
 {
     result_t r;
     llmq_backend_t *b = s_mock (0, 0, 9, &r);
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     llmq_call_t call = s_call (&req, 1000);
     llmq_backend_start (b, &call);
     cr_assert (r.done);
@@ -164,7 +164,7 @@ Test (mock_backend, max_tokens_caps_with_length)
 {
     result_t r;
     llmq_backend_t *b = s_mock (0, 0, 16, &r);
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     req.has_max_tokens = true;
     req.max_tokens = 5;
     llmq_call_t call = s_call (&req, 1000);
@@ -188,7 +188,7 @@ Test (mock_backend, prompt_falls_back_to_last_message)
     result_t r;
     llmq_backend_t *b = s_mock (0, 0, 6, &r);
     llmq_chat_msg_t sys = { .role = { "system", 6 }, .content = { "only system here", 16 } };
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     req.messages = &sys;
     req.n_messages = 1;
     llmq_call_t call = s_call (&req, 1000);
@@ -206,7 +206,7 @@ Test (mock_backend, long_prompt_words_are_not_truncated)
     static char word [3000];
     memset (word, 'w', sizeof word - 1);
     llmq_chat_msg_t msg = { .role = { "user", 4 }, .content = { word, sizeof word - 1 } };
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     req.messages = &msg;
     req.n_messages = 1;
     llmq_call_t call = s_call (&req, 1000);
@@ -220,7 +220,7 @@ Test (mock_backend, delays_run_on_timers)
 {
     result_t r;
     llmq_backend_t *b = s_mock (60, 15, 5, &r);
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     llmq_call_t call = s_call (&req, 5000);
     llmq_backend_start (b, &call);
     cr_assert_not (r.done, "nothing before ttft");
@@ -246,7 +246,7 @@ Test (mock_backend, whole_answer_after_all_delays)
 {
     result_t r;
     llmq_backend_t *b = s_mock (20, 10, 4, &r);
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     llmq_call_t call = s_call (&req, 5000);
     llmq_backend_start (b, &call);
     cr_assert_not (r.done);
@@ -261,7 +261,7 @@ Test (mock_backend, many_calls_interleave)
 {
     result_t r;
     llmq_backend_t *b = s_mock (10, 5, 3, &r);
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     llmq_call_t calls [20];
     for (int i = 0; i < 20; i++) {
         calls [i] = s_call (&req, 5000);
@@ -282,7 +282,7 @@ Test (mock_backend, deadline_gives_timeout)
 {
     result_t r;
     llmq_backend_t *b = s_mock (0, 50, 10, &r);
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     llmq_call_t call = s_call (&req, 120);
     llmq_backend_start (b, &call);
     s_pump_until (b, &r.done);
@@ -298,7 +298,7 @@ Test (mock_backend, cancel_reports_nothing)
 {
     result_t r;
     llmq_backend_t *b = s_mock (30, 0, 4, &r);
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     llmq_call_t a = s_call (&req, 5000), c = s_call (&req, 5000);
     a.rid = 1;
     c.rid = 2;

@@ -34,10 +34,10 @@ static llmq_chat_msg_t s_msgs [] = {
     { .role = { "user", 4 }, .content = { "Say hello", 9 }, .name = { "bob", 3 } }
 };
 
-static llmq_request_t
+static llmq_wire_request_t
 s_request (bool stream)
 {
-    llmq_request_t req = {
+    llmq_wire_request_t req = {
         .id = { "r1", 2 },
         .model = { "served", 6 },
         .messages = s_msgs,
@@ -51,7 +51,7 @@ s_request (bool stream)
 /*  Body building                                                          */
 
 static json_t *
-s_body_json (const llmq_request_t *req, const char *model)
+s_body_json (const llmq_wire_request_t *req, const char *model)
 {
     char err [128];
     char *body = llmq_openai_body (req, model, err, sizeof err);
@@ -64,7 +64,7 @@ s_body_json (const llmq_request_t *req, const char *model)
 
 Test (openai_body, minimal_whole)
 {
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     json_t *root = s_body_json (&req, "upstream-model");
     cr_assert_str_eq (json_string_value (json_object_get (root, "model")), "upstream-model");
     json_t *messages = json_object_get (root, "messages");
@@ -87,7 +87,7 @@ Test (openai_body, minimal_whole)
 
 Test (openai_body, all_params_and_stream)
 {
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     req.has_max_tokens = true;
     req.max_tokens = 64;
     req.has_temperature = true;
@@ -123,7 +123,7 @@ Test (openai_body, all_params_and_stream)
 Test (openai_body, invalid_utf8_is_refused)
 {
     llmq_chat_msg_t bad = { .role = { "user", 4 }, .content = { "\xff\xfe", 2 } };
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     req.messages = &bad;
     req.n_messages = 1;
     char err [128];
@@ -134,7 +134,7 @@ Test (openai_body, invalid_utf8_is_refused)
 Test (openai_body, embedded_nul_and_quotes_survive)
 {
     llmq_chat_msg_t msg = { .role = { "user", 4 }, .content = { "a\"b\0c", 5 } };
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     req.messages = &msg;
     req.n_messages = 1;
     json_t *root = s_body_json (&req, "m");
@@ -546,7 +546,7 @@ s_pump_until (llmq_backend_t *b, const bool *flag)
 }
 
 static llmq_call_t
-s_call (const llmq_request_t *req, uint64_t rid, uint32_t budget_ms)
+s_call (const llmq_wire_request_t *req, uint64_t rid, uint32_t budget_ms)
 {
     uint64_t now = llmq_now_us ();
     llmq_call_t call = {
@@ -565,7 +565,7 @@ s_run_one (const char *const *pieces, bool stream, result_t *r)
     char url [64];
     s_url (url, sizeof url, srv->port);
     llmq_backend_t *b = s_backend (url, r, 4);
-    llmq_request_t req = s_request (stream);
+    llmq_wire_request_t req = s_request (stream);
     llmq_call_t call = s_call (&req, 7, 5000);
     llmq_backend_start (b, &call);
     s_pump_until (b, &r->done);
@@ -641,7 +641,7 @@ Test (openai_http, streamed_answer_in_pieces)
     char url [64];
     s_url (url, sizeof url, srv->port);
     llmq_backend_t *b = s_backend (url, &r, 4);
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     llmq_call_t call = s_call (&req, 8, 5000);
     llmq_backend_start (b, &call);
     s_pump_until (b, &r.done);
@@ -852,7 +852,7 @@ Test (openai_http, connection_refused)
     char url [64];
     s_url (url, sizeof url, port);
     llmq_backend_t *b = s_backend (url, &r, 4);
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     llmq_call_t call = s_call (&req, 9, 5000);
     llmq_backend_start (b, &call);
     s_pump_until (b, &r.done);
@@ -873,7 +873,7 @@ Test (openai_http, deadline_gives_timeout)
     char url [64];
     s_url (url, sizeof url, srv->port);
     llmq_backend_t *b = s_backend (url, &r, 4);
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     llmq_call_t call = s_call (&req, 10, 300);
     uint64_t start = llmq_now_us ();
     llmq_backend_start (b, &call);
@@ -896,7 +896,7 @@ Test (openai_http, cancel_reports_nothing)
     char url [64];
     s_url (url, sizeof url, srv->port);
     llmq_backend_t *b = s_backend (url, &r, 4);
-    llmq_request_t req = s_request (true);
+    llmq_wire_request_t req = s_request (true);
     llmq_call_t call = s_call (&req, 11, 5000);
     llmq_backend_start (b, &call);
     cr_assert_not_null (call.backend_data);
@@ -929,7 +929,7 @@ Test (openai_http, keep_alive_and_parallel_calls)
     char url [64];
     s_url (url, sizeof url, srv->port);
     llmq_backend_t *b = s_backend (url, &r, 2);
-    llmq_request_t req = s_request (false);
+    llmq_wire_request_t req = s_request (false);
     /*  Sequential calls share one connection.                             */
     for (int i = 0; i < 3; i++) {
         r.done = false;

@@ -160,7 +160,7 @@ s_dispatch (broker_t *b, uint64_t rid, const char *model, const char *prompt,
             bool stream, uint32_t deadline_ms)
 {
     llmq_chat_msg_t msg = { .role = llmq_str ("user"), .content = llmq_str (prompt) };
-    llmq_request_t req = {
+    llmq_wire_request_t req = {
         .id = llmq_str ("req-1"), .model = llmq_str (model),
         .messages = &msg, .n_messages = 1, .stream = stream
     };

@@ -49,7 +49,7 @@ s_requests (llmq_buf_t *buf, llmq_buf_t *body)
         { llmq_str ("user"), llmq_str ("What is ZeroMQ?"), llmq_str ("ann") },
         { llmq_str ("assistant"), llmq_str (""), { NULL, 0 } }
     };
-    llmq_request_t req = { .id = llmq_str ("r-1"), .model = llmq_str ("mock"),
+    llmq_wire_request_t req = { .id = llmq_str ("r-1"), .model = llmq_str ("mock"),
                            .messages = msgs, .n_messages = 1,
                            .priority = LLMQ_PRIO_NORMAL };
     s_seed ("fuzz_request", "request_min", llmq_encode_request (buf, &req), buf);
