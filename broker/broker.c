@@ -241,29 +241,6 @@ broker_reject_decode (broker_t *self, void *sock, zmq_msg_t *route,
 }
 
 void
-broker_reject_header (broker_t *self, void *sock, zmq_msg_t *route, zmq_msg_t *frame,
-                      llmq_decode_result_t rc)
-{
-    /*  llmq_peek_command has no decoder to hold a detail: say it here.     */
-    char detail [96];
-    const uint8_t *bytes = zmq_msg_data (frame);
-    if (zmq_msg_size (frame) < LLMQ_HEADER_SIZE)
-        rc = LLMQ_DECODE_SIGNATURE;
-    if (rc == LLMQ_DECODE_VERSION)
-        snprintf (detail, sizeof detail, "protocol version %u not supported; "
-                  "this peer speaks version %u", bytes [4], LLMQ_PROTO_VERSION);
-    else
-    if (rc == LLMQ_DECODE_COMMAND)
-        snprintf (detail, sizeof detail, "unknown command 0x%02x", bytes [5]);
-    else
-        snprintf (detail, sizeof detail, "%s",
-                  rc == LLMQ_DECODE_TOO_LARGE ? "frame too large"
-                : rc == LLMQ_DECODE_SIGNATURE ? "not an LLMQ frame"
-                : "malformed frame header");
-    broker_reject (self, sock, route, llmq_decode_errcode (rc), llmq_str (NULL), detail);
-}
-
-void
 broker_reject_command (broker_t *self, void *sock, zmq_msg_t *route, llmq_cmd_t cmd)
 {
     char detail [64];

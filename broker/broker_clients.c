@@ -166,9 +166,10 @@ void
 broker_client_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
 {
     llmq_cmd_t cmd;
-    llmq_decode_result_t rc = llmq_peek_command (zmq_msg_data (frame), zmq_msg_size (frame), &cmd);
+    llmq_decode_result_t rc = llmq_decoder_peek (self->decoder, zmq_msg_data (frame),
+                                                 zmq_msg_size (frame), &cmd);
     if (rc) {
-        broker_reject_header (self, self->clients, route, frame, rc);
+        broker_reject_decode (self, self->clients, route, rc, llmq_str (NULL));
         return;
     }
     switch (cmd) {
@@ -183,9 +184,10 @@ void
 broker_stats_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
 {
     llmq_cmd_t cmd;
-    llmq_decode_result_t rc = llmq_peek_command (zmq_msg_data (frame), zmq_msg_size (frame), &cmd);
+    llmq_decode_result_t rc = llmq_decoder_peek (self->decoder, zmq_msg_data (frame),
+                                                 zmq_msg_size (frame), &cmd);
     if (rc) {
-        broker_reject_header (self, self->stats_sock, route, frame, rc);
+        broker_reject_decode (self, self->stats_sock, route, rc, llmq_str (NULL));
         return;
     }
     if (cmd != LLMQ_CMD_STATS) {

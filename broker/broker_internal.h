@@ -83,9 +83,6 @@ void broker_reject (broker_t *self, void *sock, zmq_msg_t *route, llmq_errcode_t
 /*  The same for a failed decode: the code for rc, the decoder's detail.    */
 void broker_reject_decode (broker_t *self, void *sock, zmq_msg_t *route,
                            llmq_decode_result_t rc, llmq_str_t id);
-/*  The same for a frame whose header llmq_peek_command refused.           */
-void broker_reject_header (broker_t *self, void *sock, zmq_msg_t *route, zmq_msg_t *frame,
-                          llmq_decode_result_t rc);
 /*  A known command this socket does not take: bad_request.               */
 void broker_reject_command (broker_t *self, void *sock, zmq_msg_t *route, llmq_cmd_t cmd);
 

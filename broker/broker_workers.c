@@ -195,9 +195,10 @@ void
 broker_worker_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
 {
     llmq_cmd_t cmd;
-    llmq_decode_result_t rc = llmq_peek_command (zmq_msg_data (frame), zmq_msg_size (frame), &cmd);
+    llmq_decode_result_t rc = llmq_decoder_peek (self->decoder, zmq_msg_data (frame),
+                                                 zmq_msg_size (frame), &cmd);
     if (rc) {
-        broker_reject_header (self, self->workers_sock, route, frame, rc);
+        broker_reject_decode (self, self->workers_sock, route, rc, llmq_str (NULL));
         return;
     }
     worker_t *worker = workers_lookup (self->workers, zmq_msg_data (route), zmq_msg_size (route));

@@ -58,6 +58,20 @@ start_bg() {
     PIDS+=("$LAST_PID")
 }
 
+# run_fg OUTFILE CMD... -> runs a load generator with stdout to OUTFILE and waits
+# for it. It runs in the background so that a SIGTERM to the script is handled at
+# once (bash defers traps while a foreground child runs); stop_all stops it too.
+FG_PID=
+run_fg() {
+    local out=$1 rc=0
+    shift
+    "$@" >"$out" &
+    FG_PID=$!
+    wait "$FG_PID" || rc=$?
+    FG_PID=
+    return "$rc"
+}
+
 # stop_pid PID [NAME] -> SIGTERM, wait up to 10 s, then SIGKILL. Only that PID.
 stop_pid() {
     local pid=$1 name=${2:-process} i=0
@@ -103,6 +117,8 @@ stop_nginx() {
 # stop_all -> stops every nginx and every process started here, newest first
 stop_all() {
     local i f
+    [ -n "$FG_PID" ] && stop_pid "$FG_PID" load-generator
+    FG_PID=
     for f in "${NGINX_PIDFILES[@]}"; do stop_nginx "$f"; done
     NGINX_PIDFILES=()
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done

@@ -120,8 +120,9 @@ measure_zmq() {
     wait_quiet
     noise_begin
     j0=$(cpu_jiffies "$srv")
-    out=$(timeout -k 5 $((ZMQ_DUR + ZMQ_WARM + 30)) "$WORK/zmq/zloadgen" -e "$ep" -c "$conc" \
-          -d "$ZMQ_DUR" -w "$ZMQ_WARM" -p 300 -l "$label") || true
+    run_fg "$WORK/$label.out" timeout -k 5 $((ZMQ_DUR + ZMQ_WARM + 30)) "$WORK/zmq/zloadgen" \
+        -e "$ep" -c "$conc" -d "$ZMQ_DUR" -w "$ZMQ_WARM" -p 300 -l "$label" || true
+    out=$(cat "$WORK/$label.out")
     j1=$(cpu_jiffies "$srv")
     noise=$(noise_end)
     echo "  $out"
@@ -190,8 +191,8 @@ row_llmq() {
     wait_quiet
     noise_begin
     j0=$(cpu_jiffies "$BROKER_PID")
-    timeout -k 5 $((DUR + 60)) "$BIN/llmq" bench --broker "$CLIENTS_EP" -m mock -c "$conc" \
-        -d "$DUR" --json >"$json" 2>"$WORK/$label.bench.log" || rc=$?
+    run_fg "$json" timeout -k 5 $((DUR + 60)) "$BIN/llmq" bench --broker "$CLIENTS_EP" -m mock \
+        -c "$conc" -d "$DUR" --json 2>"$WORK/$label.bench.log" || rc=$?
     j1=$(cpu_jiffies "$BROKER_PID")
     noise=$(noise_end)
     echo "  $(cat "$json")"
@@ -225,8 +226,9 @@ row_wrk() {
     wait_quiet
     noise_begin
     j0=$(cpu_jiffies "$@")
-    out=$(timeout -k 5 $((DUR + 30)) wrk -t2 -c"$conc" -d"${DUR}s" --latency \
-          -s "$HERE/ref/http/chat.lua" "$url" 2>&1) || true
+    run_fg "$WORK/$label.out" timeout -k 5 $((DUR + 30)) wrk -t2 -c"$conc" -d"${DUR}s" --latency \
+        -s "$HERE/ref/http/chat.lua" "$url" 2>"$WORK/$label.err" || true
+    out=$(cat "$WORK/$label.out" "$WORK/$label.err")
     j1=$(cpu_jiffies "$@")
     noise=$(noise_end)
     line=$(echo "$out" | grep '^WRKSUM ' || true)
