@@ -40,6 +40,10 @@ broker_config_defaults (broker_config_t *config)
     config->shutdown_grace_ms = 10000;
     config->replay_window_ms = 10000;
     config->replay_max_bytes = 16u << 20;
+    cache_config_defaults (&config->cache);
+    config->stats_interval_ms = 1000;   /* stats_pub_ep: off here, main sets it */
+    config->metrics_max_labels = 64;
+    config->latency_window_ms = 60000;
 }
 
 static int
@@ -89,8 +93,15 @@ s_create_tables (broker_t *self)
     self->recent = recent_new ((uint64_t) self->config.replay_window_ms * 1000,
                                self->config.replay_max_bytes);
     llmq_buf_init (&self->out);
+    self->sched = sched_new (self->config.sched, self->config.max_queue,
+                             self->config.max_queue_bytes, llmq_now_us ());
+    self->config.sched = NULL;      /* copied; the caller's may go away    */
+    self->rate_timer = TIMER_NONE;
+    self->cache = cache_flow_new (self->ctx, &self->config.cache, &self->stats.cache);
+    if (!self->cache)
+        return -1;                  /* logged by cache_flow_new            */
     if (!self->requests || !self->workers || !self->timers || !self->decoder
-    ||  !self->recent) {
+    ||  !self->recent || !self->sched) {
         llmq_log ('E', BROKER_LOG, "out of memory");
         return -1;
     }
@@ -112,14 +123,15 @@ broker_new (const broker_config_t *config)
     self->clients = s_bind (self, config->clients_ep, self->clients_ep);
     self->workers_sock = self->clients ? s_bind (self, config->workers_ep, self->workers_ep) : NULL;
     self->stats_sock = self->workers_sock ? s_bind (self, config->stats_ep, self->stats_ep) : NULL;
-    if (!self->stats_sock) {
+    if (!self->stats_sock || broker_monitor_start (self)) {
         broker_destroy (&self);
         return NULL;
     }
     self->started_us = llmq_now_us ();
     self->next_heartbeat_us = self->started_us + (uint64_t) config->heartbeat_ms * 1000;
-    llmq_log ('I', BROKER_LOG, "ready clients=%s workers=%s stats=%s",
-              self->clients_ep, self->workers_ep, self->stats_ep);
+    llmq_log ('I', BROKER_LOG, "ready clients=%s workers=%s stats=%s%s",
+              self->clients_ep, self->workers_ep, self->stats_ep,
+              broker_monitor_endpoints (self));
     return self;
 }
 
@@ -140,13 +152,15 @@ broker_destroy (broker_t **self_p)
     broker_t *self = *self_p;
     if (!self)
         return;
-    if (self->requests && self->workers && self->timers)
+    if (self->requests && self->workers && self->timers && self->sched)
         s_release_all (self);
     requests_destroy (&self->requests);
     workers_destroy (&self->workers);
     models_destroy (&self->models);
     timers_destroy (&self->timers);
+    sched_destroy (&self->sched);
     recent_destroy (&self->recent);
+    cache_flow_destroy (&self->cache);
     llmq_decoder_destroy (&self->decoder);
     llmq_buf_free (&self->out);
     if (self->clients)
@@ -155,6 +169,7 @@ broker_destroy (broker_t **self_p)
         zmq_close (self->workers_sock);
     if (self->stats_sock)
         zmq_close (self->stats_sock);
+    broker_monitor_stop (self);
     if (self->ctx)
         zmq_ctx_term (self->ctx);
     free (self);
@@ -177,6 +192,16 @@ const char *
 broker_stats_endpoint (const broker_t *self)
 {
     return self->stats_ep;
+}
+
+int
+broker_reload (broker_t *self, const struct sched_config *sched_config)
+{
+    if (sched_configure (self->sched, sched_config, llmq_now_us ()))
+        return -1;
+    /*  New limits may let waiting requests go: look at once.              */
+    dispatch_timer (self, TIMER_RATE, 1);
+    return 0;
 }
 
 const stats_t *
@@ -330,6 +355,7 @@ s_poll_timeout (const broker_t *self, uint64_t now_us, int max_wait_ms)
         wake_us = s_min (wake_us, timer_us);
     if (self->stopping)
         wake_us = s_min (wake_us, self->stop_deadline_us);
+    wake_us = s_min (wake_us, broker_monitor_next_us (self));
     if (self->stopping && requests_count (self->requests) == 0)
         wake_us = now_us;       /* nothing left to wait for                */
     uint64_t wait_ms = wake_us > now_us ? (wake_us - now_us + 999) / 1000 : 0;
@@ -352,6 +378,7 @@ s_run_timers (broker_t *self)
         broker_heartbeat (self, now_us);
         self->next_heartbeat_us = now_us + (uint64_t) self->config.heartbeat_ms * 1000;
     }
+    broker_monitor_tick (self, now_us);
 }
 
 /*  Ends the shutdown once the work is done or the grace is over.          */
@@ -375,10 +402,12 @@ broker_poll_once (broker_t *self, int max_wait_ms)
     zmq_pollitem_t items [] = {
         { self->workers_sock, 0, ZMQ_POLLIN, 0 },
         { self->clients, 0, ZMQ_POLLIN, 0 },
-        { self->stats_sock, 0, ZMQ_POLLIN, 0 }
+        { self->stats_sock, 0, ZMQ_POLLIN, 0 },
+        { cache_flow_socket (self->cache), 0, ZMQ_POLLIN, 0 }  /* Redis replies */
     };
+    int n_items = items [3].socket ? 4 : 3;
     long timeout = s_poll_timeout (self, llmq_now_us (), max_wait_ms);
-    if (zmq_poll (items, 3, timeout) == -1 && errno != EINTR) {
+    if (zmq_poll (items, n_items, timeout) == -1 && errno != EINTR) {
         llmq_log ('E', BROKER_LOG, "poll failed: %s", zmq_strerror (errno));
         return -1;
     }
@@ -390,6 +419,8 @@ broker_poll_once (broker_t *self, int max_wait_ms)
         s_drain (self, self->clients, broker_client_msg);
     if (items [2].revents & ZMQ_POLLIN)
         s_drain (self, self->stats_sock, broker_stats_msg);
+    if (n_items == 4 && (items [3].revents & ZMQ_POLLIN))
+        cache_flow_redis_input (self);
     s_run_timers (self);
     s_check_shutdown (self);
     /*  Only now may removed workers and idle models be freed: handlers of
@@ -397,6 +428,7 @@ broker_poll_once (broker_t *self, int max_wait_ms)
     workers_reap (self->workers);
     models_collect (self->models);
     recent_expire (self->recent, llmq_now_us ());
+    cache_flow_tick (self, llmq_now_us ());
     return 0;
 }
 

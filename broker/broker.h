@@ -19,6 +19,7 @@
 #define LLMQ_BROKER_H_INCLUDED
 
 #include "stats.h"
+#include "cache_config.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -40,10 +41,24 @@ typedef struct {
     uint32_t shutdown_grace_ms;     /* time to finish work when stopping   */
     uint32_t replay_window_ms;      /* FINALs kept for resends (recent.h)  */
     size_t replay_max_bytes;        /* memory for those, at most           */
+    cache_config_t cache;           /* response cache (cache_config.h)     */
     bool verbose;                   /* debug log lines                     */
+    /*  Monitoring (broker_monitor.c, README "Monitoring").                */
+    const char *stats_pub_ep;       /* PUB of snapshots; NULL/"" = off     */
+    uint32_t stats_interval_ms;     /* PUB and /metrics refresh            */
+    const char *metrics_listen;     /* HOST:PORT of /metrics; NULL = off   */
+    const char *log_format;         /* request log: off|json|logfmt        */
+    uint32_t metrics_max_labels;    /* models/tenants before "other"       */
+    uint32_t latency_window_ms;     /* half of the percentile window       */
+    bool no_monitoring;             /* record no per-request monitoring    */
+    size_t max_queue_bytes;         /* queued request bytes before overloaded; 0 = none */
+    const struct sched_config *sched;   /* scheduler.h: priorities,
+                                       tenants, quotas; NULL = defaults;
+                                       copied by broker_new/broker_reload  */
 } broker_config_t;
 
 typedef struct broker broker_t;
+struct sched_config;
 
 /*  Fills config with the documented defaults.                             */
 void broker_config_defaults (broker_config_t *config);
@@ -58,6 +73,10 @@ void broker_destroy (broker_t **self_p);
 const char *broker_clients_endpoint (const broker_t *self);
 const char *broker_workers_endpoint (const broker_t *self);
 const char *broker_stats_endpoint (const broker_t *self);
+/*  The stats PUB endpoint bound, NULL when off; the /metrics port, 0 when
+    off (broker_monitor.c).                                                */
+const char *broker_stats_pub_endpoint (const broker_t *self);
+uint16_t broker_metrics_port (const broker_t *self);
 
 /*  One round: waits up to max_wait_ms (less when a timer is due) for
     traffic, handles what arrived and the timers that are due. 0, or -1
@@ -70,6 +89,10 @@ bool broker_done (const broker_t *self);
 /*  Rounds until done; starts the shutdown when *interrupted becomes
     non-zero (main's signal flag). 0, or -1 on a fatal error.              */
 int broker_run (broker_t *self, const volatile sig_atomic_t *interrupted);
+
+/*  Applies new scheduling settings (a sched_config_t, see scheduler.h) without
+    dropping queued requests: SIGHUP. 0, or -1 (old settings stay).        */
+int broker_reload (broker_t *self, const struct sched_config *sched_config);
 
 /*  The counters (tests, and the snapshot).                                */
 const stats_t *broker_stats (const broker_t *self);

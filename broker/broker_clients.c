@@ -50,6 +50,7 @@ s_new_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame,
     }
     requests_index (self->requests, req);
     req->model = model;
+    broker_monitor_accept (self, req, msg);
     req->stream = msg->stream;
     req->accepted_us = self->msg_start_us;
     req->deadline_us = req->accepted_us + s_timeout_us (self, msg);
@@ -57,6 +58,12 @@ s_new_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame,
                                       request_rid (req));
     if (req->deadline_timer == TIMER_NONE) {
         dispatch_fail (self, req, LLMQ_ERR_INTERNAL, "broker out of memory", 0);
+        return NULL;
+    }
+    /*  Tenant, priority, and rate_limited for tenants in reject mode.     */
+    sched_verdict_t verdict;
+    if (sched_admit (self->sched, req, msg, self->msg_start_us, &verdict)) {
+        dispatch_fail (self, req, verdict.code, verdict.message, verdict.retry_after_ms);
         return NULL;
     }
     return req;
@@ -105,11 +112,15 @@ s_on_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
                            LLMQ_ERR_SHUTTING_DOWN, "broker is shutting down");
         return;
     }
+    cache_plan_t plan;
+    cache_flow_plan (self, &msg, &plan);
     request_t *req = s_new_request (self, route, frame, &msg);
     if (!req)
         return;
     uint64_t rid = request_rid (req);
-    dispatch_request (self, req);
+    /*  The cache answers a hit, or holds an identical request back.      */
+    if (!cache_flow_admit (self, req, &plan))
+        dispatch_request (self, req);
     /*  It may already be over (overloaded, or its worker unreachable).     */
     if ((req = requests_lookup (self->requests, rid)))
         dispatch_charge (req, self->msg_start_us);
@@ -194,9 +205,7 @@ broker_stats_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
         broker_reject_command (self, self->stats_sock, route, cmd);
         return;
     }
-    uint64_t now_us = llmq_now_us ();
-    if (stats_snapshot (&self->stats, (now_us - self->started_us) / 1000, now_us,
-                        self->models, self->workers, &self->out)) {
+    if (broker_snapshot (self, &self->out)) {
         llmq_log ('E', BROKER_LOG, "cannot build the stats snapshot: out of memory");
         return;
     }

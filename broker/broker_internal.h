@@ -19,10 +19,12 @@
 #define LLMQ_BROKER_INTERNAL_H_INCLUDED
 
 #include "broker.h"
+#include "cache_flow.h"
 #include "llmq_log.h"
 #include "llmq_proto.h"
 #include "models.h"
 #include "recent.h"
+#include "scheduler.h"
 #include "requests.h"
 #include "stats.h"
 #include "timers.h"
@@ -35,7 +37,8 @@
 /*  Timer kinds (timers.h); the argument is the request's rid.             */
 enum {
     TIMER_DEADLINE = 1,             /* answer due: ERROR timeout           */
-    TIMER_GRACE = 2                 /* still no worker: ERROR no_worker    */
+    TIMER_GRACE = 2,                /* still no worker: ERROR no_worker    */
+    TIMER_RATE = 3                  /* sched: a rate or pause allows again */
 };
 
 struct broker {
@@ -52,6 +55,10 @@ struct broker {
     workers_t *workers;             /* live workers                        */
     timers_t *timers;               /* request deadlines and graces        */
     recent_t *recent;               /* FINALs just sent, for resends       */
+    cache_flow_t *cache;            /* response cache (cache_flow.h)       */
+    sched_t *sched;                 /* priorities, tenants, rate control   */
+    uint32_t rate_timer;            /* TIMER_RATE handle, or TIMER_NONE    */
+    uint64_t rate_timer_us;         /* when it fires                       */
     stats_t stats;                  /* counters                            */
     llmq_decoder_t *decoder;        /* reused for every incoming frame     */
     llmq_buf_t out;                 /* reused for every outgoing frame     */
@@ -61,6 +68,7 @@ struct broker {
     bool stopping;                  /* shutdown started                    */
     uint64_t stop_deadline_us;      /* end of the shutdown grace           */
     bool done;                      /* shutdown finished                   */
+    struct broker_monitor *mon;     /* monitoring (broker_monitor.c)       */
 };
 
 #define BROKER_LOG "llmq-broker"
@@ -85,6 +93,21 @@ void broker_reject_decode (broker_t *self, void *sock, zmq_msg_t *route,
                            llmq_decode_result_t rc, llmq_str_t id);
 /*  A known command this socket does not take: bad_request.               */
 void broker_reject_command (broker_t *self, void *sock, zmq_msg_t *route, llmq_cmd_t cmd);
+
+/*  broker_monitor.c: stats PUB, /metrics, request log, full snapshot.
+    start binds/starts what the config asks (-1, logged, on failure);
+    tick publishes when due (next_us says when, UINT64_MAX = never); the
+    per-request hooks record a request accepted and ended.                 */
+typedef struct broker_monitor broker_monitor_t;
+int broker_monitor_start (broker_t *self);
+void broker_monitor_stop (broker_t *self);
+const char *broker_monitor_endpoints (const broker_t *self);   /* ready line */
+uint64_t broker_monitor_next_us (const broker_t *self);
+void broker_monitor_tick (broker_t *self, uint64_t now_us);
+int broker_snapshot (broker_t *self, llmq_buf_t *buf);
+void broker_monitor_accept (broker_t *self, request_t *req, const llmq_wire_request_t *msg);
+void broker_monitor_final (broker_t *self, request_t *req, const llmq_final_t *final);
+void broker_monitor_error (broker_t *self, request_t *req, uint32_t code);
 
 /*  broker_clients.c                                                       */
 void broker_client_msg (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame);
@@ -125,9 +148,13 @@ void dispatch_release (broker_t *self, request_t *req);
 int dispatch_reply (broker_t *self, request_t *req);
 /*  Adds the time since start_us to req's broker time.                     */
 void dispatch_charge (request_t *req, uint64_t start_us);
-/*  A timer fired.                                                         */
+/*  A timer fired. TIMER_RATE with argument 1: not a timer, a reload.      */
 void dispatch_timer (broker_t *self, uint32_t kind, uint64_t rid);
 /*  Fails every request still held with shutting_down (end of shutdown).    */
 void dispatch_fail_all (broker_t *self);
+/*  A worker's upstream 429 for req: the model slows down (sched AIMD) and
+    req waits in its queue again while its deadline allows: 0. -1 when it
+    cannot wait (the caller forwards the worker's error).                  */
+int dispatch_throttled (broker_t *self, request_t *req, uint32_t retry_after_ms);
 
 #endif

@@ -105,6 +105,8 @@ s_on_partial (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *fra
         return;
     }
     request_t *req = s_owned (self, worker, msg.has_rid, msg.rid);
+    if (req)
+        cache_flow_partial (self, req, &msg);   /* to streaming followers  */
     if (!req || !req->stream)
         return;                 /* a client that did not ask for a stream  */
     llmq_partial_t out = { .seq = msg.seq, .text = msg.text };
@@ -140,6 +142,7 @@ s_on_final (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
     msg.timings.queued_us = req->dispatched_us - req->accepted_us;
     msg.timings.total_us = now_us - req->accepted_us;
     msg.timings.broker_us = req->broker_us + (now_us - self->msg_start_us);
+    cache_flow_final (self, req, &msg);     /* store; answer followers     */
     if (llmq_encode_final (&self->out, &msg) == 0) {
         if (dispatch_reply (self, req) == 0)
             self->stats.answered++;
@@ -150,6 +153,8 @@ s_on_final (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
                     self->out.data, self->out.size, now_us);
     }
     worker->served++;
+    broker_monitor_final (self, req, &msg);
+    sched_settle (self->sched, req, &msg.usage, now_us);
     dispatch_release (self, req);
     dispatch_worker (self, worker);
 }
@@ -167,10 +172,19 @@ s_on_error (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
     request_t *req = s_owned (self, worker, msg.has_rid, msg.rid);
     if (!req)
         return;
+    /*  An upstream 429: the model slows down and the request waits for
+        another turn instead of failing, while its deadline allows.       */
+    if ((msg.code == LLMQ_ERR_RATE_LIMITED
+         || (msg.has_upstream_status && msg.upstream_status == 429))
+    &&  dispatch_throttled (self, req, msg.has_retry_after_ms ? msg.retry_after_ms : 0) == 0) {
+        dispatch_worker (self, worker);
+        return;
+    }
     msg.id.ptr = request_id (req, &msg.id.len);
     msg.has_rid = false;
     if (msg.code < LLMQ_ERR__COUNT)
         self->stats.errors[msg.code]++;
+    broker_monitor_error (self, req, msg.code);
     if (llmq_encode_error (&self->out, &msg) == 0)
         dispatch_reply (self, req);
     dispatch_release (self, req);

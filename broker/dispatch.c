@@ -1,11 +1,14 @@
 /*  dispatch.c -- the life of a request inside the broker.
 
-    A request is accepted (broker_clients.c), then either dispatched at
-    once to the worker of its model with the most free slots, or queued at
-    the back of its model's FIFO. Whenever a worker gets a free slot
-    (registers, answers, a request of it is cancelled or times out) the
-    queues of its models are drained onto free workers, so a queue is
-    never non-empty while a worker of its model sits idle.
+    A request is accepted (broker_clients.c), queued in the scheduler
+    (scheduler.h: priority, tenant turns, rates, bounds) and, when a
+    worker of its model has a free slot and the scheduler says it may go,
+    dispatched at once to the worker with the most free slots. Whenever a
+    worker gets a free slot (registers, answers, a request of it is
+    cancelled or times out) the queues of its models are drained onto free
+    workers, so a queue is never non-empty while a worker of its model
+    sits idle, unless rate control holds its requests back (a TIMER_RATE
+    then wakes the broker when they may go).
 
     Every request ends exactly once, in FINAL or ERROR, by its deadline:
     its deadline timer is armed on arrival and cancelled when it ends. A
@@ -31,6 +34,27 @@ dispatch_reply (broker_t *self, request_t *req)
     return broker_send (self, self->clients, route, route_len, &self->out);
 }
 
+/*  Arms the one TIMER_RATE when the scheduler waits for a time (a bucket
+    refilling, a Retry-After pause) earlier than the one armed.            */
+static void
+s_arm_rate (broker_t *self)
+{
+    uint64_t when_us = sched_wake_us (self->sched);
+    if (!when_us || (self->rate_timer != TIMER_NONE && self->rate_timer_us <= when_us))
+        return;
+    timers_cancel (self->timers, self->rate_timer);
+    self->rate_timer = timers_add (self->timers, when_us, TIMER_RATE, 0);
+    self->rate_timer_us = when_us;
+}
+
+/*  Takes a queued req out of its model's queue and the scheduler.         */
+static void
+s_unqueue (broker_t *self, request_t *req)
+{
+    models_dequeue (self->models, req);
+    sched_remove (self->sched, req);
+}
+
 void
 dispatch_release (broker_t *self, request_t *req)
 {
@@ -38,12 +62,17 @@ dispatch_release (broker_t *self, request_t *req)
     timers_cancel (self->timers, req->grace_timer);
     req->deadline_timer = req->grace_timer = TIMER_NONE;
     if (req->state == REQ_QUEUED)
-        models_dequeue (self->models, req);
+        s_unqueue (self, req);
     else
-    if (req->state == REQ_IN_FLIGHT)
+    if (req->state == REQ_IN_FLIGHT) {
         workers_unassign (req);
+        sched_release (self->sched, req, llmq_now_us ());
+        s_arm_rate (self);
+    }
+    cache_flow_release (self, req);
     models_mark_idle (self->models, req->model);
     requests_free (self->requests, req);
+    cache_flow_promote (self);      /* followers of a failed leader        */
 }
 
 void
@@ -58,6 +87,7 @@ dispatch_fail (broker_t *self, request_t *req, llmq_errcode_t code,
     };
     error.id.ptr = request_id (req, &error.id.len);
     self->stats.errors[code]++;
+    broker_monitor_error (self, req, code);
     if (llmq_encode_error (&self->out, &error) == 0)
         dispatch_reply (self, req);
     else
@@ -82,6 +112,7 @@ s_enqueue (broker_t *self, request_t *req, bool front)
 {
     req->state = REQ_QUEUED;
     models_enqueue (self->models, req, front);
+    sched_enqueue (self->sched, req, front, llmq_now_us ());
     if (req->model->n_workers == 0)
         dispatch_arm_grace (self, req);
 }
@@ -122,6 +153,7 @@ s_dispatch_to (broker_t *self, worker_t *worker, request_t *req)
     req->attempts++;
     req->dispatched_us = now_us;
     req->state = REQ_IN_FLIGHT;
+    sched_charge (self->sched, req, now_us);
     timers_cancel (self->timers, req->grace_timer);
     req->grace_timer = TIMER_NONE;
     workers_assign (self->workers, worker, req);
@@ -129,39 +161,60 @@ s_dispatch_to (broker_t *self, worker_t *worker, request_t *req)
                   (unsigned long long) request_rid (req), worker->id, req->attempts);
 }
 
+static void s_drain (broker_t *self, model_t *model, uint64_t charged_rid);
+
 void
 dispatch_request (broker_t *self, request_t *req)
 {
-    model_t *model = req->model;
-    /*  A non-empty queue means no worker of the model is free (see top). */
-    worker_t *worker = queue_length (&model->queue) ? NULL : workers_choose (self->workers, model);
-    if (worker) {
-        s_dispatch_to (self, worker, req);
-        return;
-    }
-    if (models_queued (self->models) >= self->config.max_queue) {
-        dispatch_fail (self, req, LLMQ_ERR_OVERLOADED, "broker queue is full", 1000);
-        return;
+    /*  Every request goes through the scheduler, even when a worker is
+        free: only it knows whether the tenant and the model may send now
+        and who is first in line. When the queue is full, less urgent work
+        already queued is shed (answered overloaded) to make room; each
+        round ends one request, and a few rounds free any byte bound.     */
+    request_t *victim;
+    sched_verdict_t verdict;
+    for (int shed = 0; sched_room (self->sched, req, &victim, &verdict); shed++) {
+        if (!victim || shed >= 64) {
+            dispatch_fail (self, req, verdict.code, verdict.message, verdict.retry_after_ms);
+            return;
+        }
+        sched_count_shed (self->sched);
+        dispatch_fail (self, victim, LLMQ_ERR_OVERLOADED,
+                       "shed for more urgent work: broker queue is full",
+                       verdict.retry_after_ms);
     }
     s_enqueue (self, req, false);
+    s_drain (self, req->model, request_rid (req));
 }
 
-void
-dispatch_model (broker_t *self, model_t *model)
+/*  Hands queued requests of model to free workers, best first. Each one's
+    broker time is charged here, except the request whose rid is
+    charged_rid: its caller charges its whole handling (a new request).   */
+static void
+s_drain (broker_t *self, model_t *model, uint64_t charged_rid)
 {
     request_t *req;
     worker_t *worker;
     /*  Each pass either puts one request in flight, ends it, or loses a
         worker of the model: the loop ends.                                */
-    while ((req = model_front (model)) && (worker = workers_choose (self->workers, model))) {
+    while ((req = sched_peek (self->sched, model, llmq_now_us ()))
+       &&  (worker = workers_choose (self->workers, model))) {
         uint64_t start_us = llmq_now_us ();
         models_dequeue (self->models, req);
+        sched_take (self->sched, req);
         req->state = REQ_NEW;
         uint64_t rid = request_rid (req);
         s_dispatch_to (self, worker, req);
-        if ((req = requests_lookup (self->requests, rid)))
+        if (rid != charged_rid && (req = requests_lookup (self->requests, rid)))
             dispatch_charge (req, start_us);
     }
+    s_arm_rate (self);
+}
+
+void
+dispatch_model (broker_t *self, model_t *model)
+{
+    s_drain (self, model, 0);       /* rids are never 0                    */
 }
 
 void
@@ -193,6 +246,7 @@ dispatch_requeue (broker_t *self, request_t *req)
 {
     if (req->state == REQ_IN_FLIGHT) {
         workers_unassign (req);
+        sched_release (self->sched, req, llmq_now_us ());
         req->state = REQ_NEW;
     }
     s_renew_rid (self, req);
@@ -232,9 +286,56 @@ s_deadline_over (broker_t *self, request_t *req)
         dispatch_worker (self, worker);
 }
 
+/*  Something the scheduler waited for is due (or a reload changed the
+    limits): let the tenants that may go back in line and dispatch every
+    model with requests waiting. O(parked tenants + models).               */
+static void
+s_rate_due (broker_t *self, bool fired)
+{
+    /*  A timer that fired is gone (its handle may already be reused); one
+        still armed (a reload calls early) is cancelled.                   */
+    if (!fired)
+        timers_cancel (self->timers, self->rate_timer);
+    self->rate_timer = TIMER_NONE;
+    sched_unpark (self->sched, llmq_now_us ());
+    for (model_t *model = models_first (self->models); model; model = models_next (self->models))
+        if (queue_length (&model->queue))
+            dispatch_model (self, model);
+    s_arm_rate (self);
+}
+
+int
+dispatch_throttled (broker_t *self, request_t *req, uint32_t retry_after_ms)
+{
+    uint64_t now_us = llmq_now_us ();
+    sched_throttled (self->sched, req, retry_after_ms, now_us);
+    /*  Waiting is better than an error only when the answer can still
+        come in time: past the deadline the client gets the 429 itself.   */
+    uint64_t pause_us = (uint64_t) (retry_after_ms ? retry_after_ms : 1000) * 1000;
+    if (req->state != REQ_IN_FLIGHT || now_us + pause_us >= req->deadline_us) {
+        s_arm_rate (self);
+        return -1;
+    }
+    workers_unassign (req);
+    sched_release (self->sched, req, now_us);
+    req->state = REQ_NEW;
+    s_renew_rid (self, req);
+    if (req->deadline_timer == TIMER_NONE) {
+        dispatch_fail (self, req, LLMQ_ERR_INTERNAL, "broker out of memory", 0);
+        return 0;
+    }
+    s_enqueue (self, req, true);
+    s_arm_rate (self);
+    return 0;
+}
+
 void
 dispatch_timer (broker_t *self, uint32_t kind, uint64_t rid)
 {
+    if (kind == TIMER_RATE) {
+        s_rate_due (self, rid == 0);    /* broker_reload passes 1          */
+        return;
+    }
     request_t *req = requests_lookup (self->requests, rid);
     if (!req)
         return;                 /* timers are cancelled with requests      */

@@ -91,6 +91,8 @@ models_get (models_t *self, const char *name, size_t len)
         return NULL;
     }
     queue_init (&model->queue);
+    for (int level = 0; level < MODEL_LEVELS; level++)
+        queue_init (&model->active[level]);
     qnode_init (&model->idle_link);
     /*  A new model is idle until a worker or a request takes it.          */
     models_mark_idle (self, model);

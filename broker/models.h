@@ -28,6 +28,9 @@
 #include <stddef.h>
 
 struct worker;
+struct sched_limits;
+
+#define MODEL_LEVELS 5              /* = LLMQ_PRIO__COUNT (scheduler.c checks) */
 
 typedef struct model {
     char *name;                     /* NUL-terminated                      */
@@ -36,6 +39,10 @@ typedef struct model {
     size_t n_workers;               /* entries in workers[]                */
     size_t workers_alloc;           /* room in workers[]                   */
     qnode_t idle_link;              /* in the to-collect list when marked  */
+    /*  Scheduler state (scheduler.h): the queue above holds every queued
+        request (oldest first); these order them.                          */
+    queue_t active[MODEL_LEVELS];   /* per priority: ring of tenant lanes  */
+    struct sched_limits *limits;    /* rate state, owned by sched; or NULL */
 } model_t;
 
 typedef struct models models_t;

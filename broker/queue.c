@@ -49,6 +49,14 @@ queue_push_front (queue_t *self, qnode_t *node)
     self->length++;
 }
 
+void
+queue_insert_after (queue_t *self, qnode_t *at, qnode_t *node)
+{
+    assert (!qnode_linked (node));
+    s_link_after (at, node);
+    self->length++;
+}
+
 qnode_t *
 queue_front (const queue_t *self)
 {

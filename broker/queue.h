@@ -39,6 +39,9 @@ bool qnode_linked (const qnode_t *node);
 
 void queue_push_back (queue_t *self, qnode_t *node);
 void queue_push_front (queue_t *self, qnode_t *node);
+/*  Links node right after at, which is in self (or is self's sentinel:
+    queue_push_front).                                                     */
+void queue_insert_after (queue_t *self, qnode_t *at, qnode_t *node);
 /*  NULL when empty.                                                       */
 qnode_t *queue_front (const queue_t *self);
 qnode_t *queue_back (const queue_t *self);

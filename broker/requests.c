@@ -118,6 +118,9 @@ requests_alloc (requests_t *self)
     req->accepted_us = req->dispatched_us = req->deadline_us = req->broker_us = 0;
     req->deadline_timer = TIMER_NONE;
     req->grace_timer = TIMER_NONE;
+    memset (&req->sched, 0, sizeof req->sched);
+    memset (&req->mon, 0, sizeof req->mon);
+    req->cache = NULL;
     return req;
 }
 

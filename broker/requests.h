@@ -26,6 +26,8 @@
 #define LLMQ_BROKER_REQUESTS_H_INCLUDED
 
 #include "queue.h"
+#include "sched_req.h"
+#include "monitor.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -66,6 +68,9 @@ typedef struct request {
     uint64_t broker_us;             /* time spent in broker handlers       */
     uint32_t deadline_timer;        /* timers handle, TIMER_NONE when none */
     uint32_t grace_timer;           /* no-worker grace timer, or none      */
+    sched_req_t sched;              /* scheduler's links and marks         */
+    monitor_tag_t mon;              /* monitoring labels (monitor.h)       */
+    struct cache_ticket *cache;     /* response cache state (cache_flow.c) */
 } request_t;
 
 typedef struct requests requests_t;

@@ -29,6 +29,7 @@
 int cli_chat (int argc, char **argv);
 int cli_stats (int argc, char **argv);
 int cli_bench (int argc, char **argv);
+int cli_top (int argc, char **argv);
 
 /*  True once SIGINT or SIGTERM arrived (main.c owns the flag).           */
 bool cli_interrupted (void);

@@ -230,12 +230,98 @@ s_print_workers (json_t *root)
     }
 }
 
+//  A table of labels (by_model, by_tenant, by_priority): one row each.
+static void
+s_print_labels (json_t *root, const char *key, const char *title)
+{
+    json_t *labels = json_object_get (root, key);
+    if (!json_is_object (labels) || json_object_size (labels) == 0)
+        return;
+    printf ("  %-20s %9s %9s %9s %9s %11s %11s  %s\n", title, "RECEIVED", "ANSWERED",
+            "CACHED", "ERRORS", "TOKENS IN", "TOKENS OUT", "ERRORS BY CODE");
+    const char *name;
+    json_t *label;
+    json_object_foreach (labels, name, label) {
+        char received [32], answered [32], cached [32], errors [32], in [32], out [32];
+        printf ("  %-20s %9s %9s %9s %9s %11s %11s  ", name,
+                s_num (label, "received", received, sizeof received),
+                s_num (label, "answered", answered, sizeof answered),
+                s_num (label, "cached", cached, sizeof cached),
+                s_num (label, "error_total", errors, sizeof errors),
+                s_num (label, "prompt_tokens", in, sizeof in),
+                s_num (label, "completion_tokens", out, sizeof out));
+        json_t *codes = json_object_get (label, "errors");
+        if (json_is_object (codes) && json_object_size (codes))
+            s_print_members (codes);
+        else
+            printf ("-\n");
+    }
+}
+
+//  Latency percentiles over the recent window, microseconds.
+static void
+s_print_latency (json_t *root)
+{
+    json_t *latency = json_object_get (root, "latency_us");
+    if (!json_is_object (latency))
+        return;
+    char window [32];
+    printf ("latency    microseconds, last %s ms\n", s_num (latency, "window_ms", window, sizeof window));
+    printf ("  %-20s %9s %9s %9s %9s %9s %9s %9s\n", "", "COUNT", "MEAN", "P50", "P90", "P99",
+            "P99.9", "MAX");
+    const char *name;
+    json_t *m;
+    json_object_foreach (latency, name, m) {
+        if (!json_is_object (m))
+            continue;
+        char v [7][32];
+        printf ("  %-20s %9s %9s %9s %9s %9s %9s %9s\n", name,
+                s_num (m, "count", v [0], 32), s_num (m, "mean", v [1], 32),
+                s_num (m, "p50", v [2], 32), s_num (m, "p90", v [3], 32),
+                s_num (m, "p99", v [4], 32), s_num (m, "p999", v [5], 32),
+                s_num (m, "max", v [6], 32));
+    }
+}
+
+//  The monitoring sections (broker_monitor.c), as tables.
+static void
+s_print_monitoring (json_t *root)
+{
+    json_t *tokens = json_object_get (root, "tokens");
+    if (json_is_object (tokens)) {
+        char in [32], out [32];
+        printf ("tokens     in %s  out %s\n", s_num (tokens, "prompt", in, sizeof in),
+                s_num (tokens, "completion", out, sizeof out));
+    }
+    json_t *oldest = json_object_get (root, "oldest_queued_ms");
+    if (json_is_object (oldest) && json_object_size (oldest)) {
+        printf ("oldest queued (ms) ");
+        s_print_members (oldest);
+    }
+    json_t *levels = json_object_get (root, "queued_by_priority");
+    const char *model;
+    json_t *by_level;
+    json_object_foreach (levels, model, by_level) {
+        printf ("queued %-12s ", model);
+        s_print_members (by_level);
+    }
+    if (json_object_get (root, "by_model"))
+        printf ("requests by label\n");
+    s_print_labels (root, "by_model", "MODEL");
+    s_print_labels (root, "by_tenant", "TENANT");
+    s_print_labels (root, "by_priority", "PRIORITY");
+    s_print_latency (root);
+}
+
 //  Top-level keys the report has no place for (later additions).
 static void
 s_print_others (json_t *root)
 {
     static const char *known [] = {
-        "version", "uptime_ms", "requests", "queued", "in_flight", "queues", "workers", NULL
+        "version", "uptime_ms", "requests", "queued", "in_flight", "queues", "workers",
+        "by_model", "by_tenant", "by_priority", "tokens", "oldest_queued_ms", "latency_us",
+        "queued_by_priority",
+        NULL
     };
     const char *key;
     json_t *value;
@@ -268,6 +354,7 @@ s_report (const char *text)
     s_print_requests (root);
     s_print_queues (root);
     s_print_workers (root);
+    s_print_monitoring (root);
     s_print_others (root);
     json_decref (root);
     return CLI_EXIT_OK;

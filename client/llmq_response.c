@@ -58,9 +58,12 @@ s_put (s_block_t *block, llmq_str_t s)
 static llmq_response_t *
 s_alloc (const void *frame, size_t size, size_t strings, s_block_t *block)
 {
-    llmq_response_t *self = calloc (1, sizeof *self + size + strings);
+    //  Only the struct is zeroed: the frame and strings after it are all
+    //  written, and a FINAL is ~1 KiB a calloc would clear for nothing.
+    llmq_response_t *self = malloc (sizeof *self + size + strings);
     if (!self)
         return NULL;
+    memset (self, 0, sizeof *self);
     block->cursor = (char *) (self + 1);
     if (size)
         memcpy (block->cursor, frame, size);

@@ -54,12 +54,14 @@ s_usage (FILE *out)
         "  chat    send one chat request and print the answer (streamed by default)\n"
         "  stats   show the broker's counters, queues and workers\n"
         "  bench   keep many requests in flight and measure requests/s and latency\n"
+        "  top     live view of the broker (rates, latency, queues, workers)\n"
         "\n"
         "Run 'llmq COMMAND --help' for the options of a command.\n"
         "\n"
         "Environment:\n"
         "  LLMQ_BROKER   broker client endpoint   (default " CLI_DEFAULT_BROKER ")\n"
         "  LLMQ_STATS    broker stats endpoint    (default " CLI_DEFAULT_STATS ")\n"
+        "  LLMQ_STATS_PUB broker snapshot PUB     (default tcp://127.0.0.1:5558)\n"
         "  LLMQ_MODEL    model when -m is not given (default " CLI_DEFAULT_MODEL ")\n"
         "\n"
         "Exit status:\n"
@@ -96,6 +98,8 @@ main (int argc, char **argv)
         return cli_stats (argc - 1, argv + 1);
     if (strcmp (command, "bench") == 0)
         return cli_bench (argc - 1, argv + 1);
+    if (strcmp (command, "top") == 0)
+        return cli_top (argc - 1, argv + 1);
     fprintf (stderr, "llmq: unknown command '%s'\nTry 'llmq --help'.\n", command);
     return CLI_EXIT_USAGE;
 }

@@ -50,8 +50,27 @@ s_buf_reserve (llmq_buf_t *buf, size_t need)
 }
 
 int
+llmq_buf_reserve (llmq_buf_t *buf, size_t extra)
+{
+    if (extra > SIZE_MAX - buf->size)
+        return -1;
+    return s_buf_reserve (buf, buf->size + extra);
+}
+
+int
 llmq_buf_append (llmq_buf_t *buf, const void *data, size_t len)
 {
+    //  Fast path first: the packer calls us once per header byte and once
+    //  per string body, nearly always with room to spare.
+    if (len <= buf->alloc - buf->size) {
+        if (len == 1)
+            buf->data [buf->size] = *(const char *) data;
+        else
+        if (len)
+            memcpy (buf->data + buf->size, data, len);
+        buf->size += len;
+        return 0;
+    }
     if (len > SIZE_MAX - buf->size || s_buf_reserve (buf, buf->size + len))
         return -1;
     if (len)

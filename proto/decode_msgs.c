@@ -155,21 +155,26 @@ s_timings (llmq_decoder_t *dec, const msgpack_object *o, llmq_timings_t *out)
         return LLMQ_DECODE_OK;
     if (o->type != MSGPACK_OBJECT_MAP)
         return llmq_field_fail (dec, LLMQ_DECODE_WRONG_TYPE, "timings", "expected a map");
+    //  Key lengths are stored, not strlen'd: this runs for every FINAL.
+#define S_TIMING(name) { #name, sizeof #name - 1, "timings." #name, \
+                         offsetof (llmq_timings_t, name) }
     static const struct {
         const char *key;            //  wire key
+        uint32_t len;               //  its length
         const char *path;           //  name in error details
         size_t offset;              //  where it goes in llmq_timings_t
     } fields [] = {
-        { "queued_us",  "timings.queued_us",  offsetof (llmq_timings_t, queued_us) },
-        { "ttft_us",    "timings.ttft_us",    offsetof (llmq_timings_t, ttft_us) },
-        { "backend_us", "timings.backend_us", offsetof (llmq_timings_t, backend_us) },
-        { "total_us",   "timings.total_us",   offsetof (llmq_timings_t, total_us) },
-        { "broker_us",  "timings.broker_us",  offsetof (llmq_timings_t, broker_us) }
+        S_TIMING (queued_us), S_TIMING (ttft_us), S_TIMING (backend_us),
+        S_TIMING (total_us), S_TIMING (broker_us)
     };
+#undef S_TIMING
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object *k = &o->via.map.ptr [i].key;
+        if (k->type != MSGPACK_OBJECT_STR)
+            continue;
         for (size_t f = 0; f < sizeof fields / sizeof fields [0]; f++) {
-            if (!llmq_key_is (k, fields [f].key))
+            if (k->via.str.size != fields [f].len
+            ||  memcmp (k->via.str.ptr, fields [f].key, fields [f].len) != 0)
                 continue;
             uint64_t *slot = (uint64_t *) ((char *) out + fields [f].offset);
             llmq_decode_result_t rc = llmq_field_uint (dec, fields [f].path,

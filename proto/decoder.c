@@ -2,9 +2,10 @@
     a msgpack_object tree, and the typed field readers the per-message
     decoders share.
 
-    Order of trust: header first (cheap, rejects foreign traffic), then the
-    structural pre-scan (scan.c: counts, depth, sizes, without allocating),
-    and only then msgpack_unpack into the decoder's zone. The zone is
+    Order of trust: header first (cheap, rejects foreign traffic), then
+    the structural checks of the pre-scan (counts, depth, sizes: nothing is
+    allocated for a count the input can not hold), made by tree.c in the
+    same pass that builds the tree in the decoder's zone. The zone is
     cleared, not freed, between decodes: its first chunk is reused, so
     typical frames decode without touching malloc once warm.
 
@@ -164,20 +165,15 @@ llmq_decoder_unpack (llmq_decoder_t *self, const void *frame, size_t size,
         limits.max_depth = LLMQ_MAX_DEPTH - 1;
         limits.max_objects = LLMQ_MAX_ELEMENTS - LLMQ_DISPATCH_OBJECTS;
     }
-    rc = llmq_scan (data, len, &limits, NULL, self->error, sizeof self->error);
+    //  One pass validates (the pre-scan's checks, see tree.c) and builds
+    //  the tree: half the work of llmq_scan followed by msgpack_unpack.
+    msgpack_zone_clear (&self->zone);
+    rc = llmq_tree_parse (data, len, &limits, &self->zone, body,
+                          self->error, sizeof self->error);
     if (rc)
         return rc;
-    if ((uint8_t) data [0] != 0xde && (uint8_t) data [0] != 0xdf
-    &&  ((uint8_t) data [0] & 0xf0) != 0x80)
+    if (body->type != MSGPACK_OBJECT_MAP)
         return llmq_decoder_fail (self, LLMQ_DECODE_MALFORMED, "body is not a map");
-
-    msgpack_zone_clear (&self->zone);
-    size_t off = 0;
-    msgpack_unpack_return urc = msgpack_unpack (data, len, &off, &self->zone, body);
-    if (urc == MSGPACK_UNPACK_NOMEM_ERROR)
-        return llmq_decoder_fail (self, LLMQ_DECODE_NO_MEMORY, "out of memory");
-    if (urc != MSGPACK_UNPACK_SUCCESS || body->type != MSGPACK_OBJECT_MAP)
-        return llmq_decoder_fail (self, LLMQ_DECODE_MALFORMED, "invalid msgpack body");
     return LLMQ_DECODE_OK;
 }
 
@@ -204,14 +200,6 @@ llmq_field_fail (llmq_decoder_t *self, llmq_decode_result_t rc,
         return llmq_decoder_fail (self, rc, "field '%smessages[%d]': %s",
                                   self->prefix, self->index, what);
     return llmq_decoder_fail (self, rc, "field '%s%s': %s", self->prefix, key, what);
-}
-
-bool
-llmq_key_is (const msgpack_object *key, const char *name)
-{
-    size_t n = strlen (name);
-    return key->type == MSGPACK_OBJECT_STR && key->via.str.size == n
-        && memcmp (key->via.str.ptr, name, n) == 0;
 }
 
 llmq_decode_result_t

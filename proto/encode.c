@@ -19,40 +19,135 @@
 //  readable while still failing on the first write error.
 #define PK(expr) do { if ((expr) != 0) return -1; } while (0)
 
-static int
+/*  The helpers below write straight into the frame buffer behind the
+    packer (pk->data is our llmq_buf_t), one reserve per item, instead of
+    going through msgpack_pack_*: that calls the write callback once for
+    the header and once for the body of every string, and keys plus
+    values are most of every frame. The bytes are the ones msgpack-c
+    writes (the shortest form of each length and integer).             */
+
+//  Room for extra more bytes; the write position, or NULL (no memory).
+static inline uint8_t *
+s_room (msgpack_packer *pk, size_t extra)
+{
+    llmq_buf_t *buf = pk->data;
+    if (extra > buf->alloc - buf->size && llmq_buf_reserve (buf, extra))
+        return NULL;
+    return (uint8_t *) buf->data + buf->size;
+}
+
+//  Marks the bytes up to end as written.
+static inline void
+s_done (msgpack_packer *pk, uint8_t *end)
+{
+    llmq_buf_t *buf = pk->data;
+    buf->size = (size_t) (end - (uint8_t *) buf->data);
+}
+
+static inline uint8_t *
+s_be (uint8_t *p, uint64_t v, int bytes)
+{
+    for (int i = bytes - 1; i >= 0; i--)
+        *p++ = (uint8_t) (v >> (8 * i));
+    return p;
+}
+
+static inline int
+s_put_str (msgpack_packer *pk, const char *s, size_t len)
+{
+    if (len > UINT32_MAX)
+        return -1;
+    uint8_t *p = s_room (pk, 5 + len);
+    if (!p)
+        return -1;
+    if (len < 32)
+        *p++ = (uint8_t) (0xa0 | len);
+    else
+    if (len < 256) {
+        *p++ = 0xd9;
+        *p++ = (uint8_t) len;
+    }
+    else
+    if (len < 65536) {
+        *p++ = 0xda;
+        p = s_be (p, len, 2);
+    }
+    else {
+        *p++ = 0xdb;
+        p = s_be (p, len, 4);
+    }
+    if (len)
+        memcpy (p, s, len);
+    s_done (pk, p + len);
+    return 0;
+}
+
+static inline int
+s_put_uint (msgpack_packer *pk, uint64_t v)
+{
+    uint8_t *p = s_room (pk, 9);
+    if (!p)
+        return -1;
+    if (v < 128)
+        *p++ = (uint8_t) v;
+    else
+    if (v < 256) {
+        *p++ = 0xcc;
+        *p++ = (uint8_t) v;
+    }
+    else
+    if (v < 65536) {
+        *p++ = 0xcd;
+        p = s_be (p, v, 2);
+    }
+    else
+    if (v <= UINT32_MAX) {
+        *p++ = 0xce;
+        p = s_be (p, v, 4);
+    }
+    else {
+        *p++ = 0xcf;
+        p = s_be (p, v, 8);
+    }
+    s_done (pk, p);
+    return 0;
+}
+
+//  Inline so strlen of the literal folds to a constant.
+static inline int
 s_key (msgpack_packer *pk, const char *key)
 {
-    return msgpack_pack_str_with_body (pk, key, strlen (key));
+    return s_put_str (pk, key, __builtin_strlen (key));
 }
 
-static int
+static inline int
 s_str (msgpack_packer *pk, llmq_str_t s)
 {
-    return msgpack_pack_str_with_body (pk, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
+    return s_put_str (pk, s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
 }
 
-static int
+static inline int
 s_kv_str (msgpack_packer *pk, const char *key, llmq_str_t s)
 {
     PK (s_key (pk, key));
     return s_str (pk, s);
 }
 
-static int
+static inline int
 s_kv_uint (msgpack_packer *pk, const char *key, uint64_t v)
 {
     PK (s_key (pk, key));
-    return msgpack_pack_uint64 (pk, v);
+    return s_put_uint (pk, v);
 }
 
-static int
+static inline int
 s_kv_bool (msgpack_packer *pk, const char *key, bool v)
 {
     PK (s_key (pk, key));
     return v ? msgpack_pack_true (pk) : msgpack_pack_false (pk);
 }
 
-static int
+static inline int
 s_kv_double (msgpack_packer *pk, const char *key, double v)
 {
     PK (s_key (pk, key));

@@ -2,9 +2,13 @@
 
     msgpack_unpack trusts the counts it reads: an array header that claims
     4 billion elements makes it try to allocate 4 billion objects before it
-    notices the input is 5 bytes long. So every body is walked here first,
-    without allocating, and only handed to msgpack-c when it is exactly one
-    well-formed object within our limits.
+    notices the input is 5 bytes long. So a body must be walked first,
+    without allocating, and handed on only when it is exactly one
+    well-formed object within our limits. These are the rules; the decode
+    path applies them in tree.c, in the same pass that builds the tree
+    (tests/unit/test_proto_tree.c and fuzz_tree hold the two to the same
+    results). llmq_scan_skip and llmq_scan_map_value walk bodies that
+    passed them.
 
     The walk is iterative with an explicit stack of "items still to read"
     per open container, bounded by the depth limit (at most LLMQ_MAX_DEPTH),
@@ -23,92 +27,10 @@
 #include <stdio.h>
 #include <string.h>
 
-//  What one msgpack header announces.
-typedef struct {
-    size_t head;                    //  Bytes of the header itself
-    uint64_t payload;               //  Raw bytes that follow (str/bin/ext)
-    uint64_t items;                 //  Objects that follow (array/map)
-    uint64_t declared;              //  Declared str/bin/ext length
-    bool container;                 //  Array or map
-} s_head_t;
-
-//  Reads a big-endian unsigned of n bytes at p.
-static uint64_t
-s_be (const uint8_t *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v = (v << 8) | p [i];
-    return v;
-}
-
-//  What the format bytes 0xc0..0xdf announce (the fix* families are
-//  handled by range in s_read_head).
-typedef enum {
-    S_INVALID,                      //  0xc1, never used
-    S_FIXED,                        //  size bytes of payload follow
-    S_RAW,                          //  str/bin: a size-byte length, then data
-    S_EXT,                          //  a size-byte length, a type byte, data
-    S_ARRAY,                        //  a size-byte element count
-    S_MAP                           //  a size-byte pair count
-} s_kind_t;
-
-static const struct {
-    uint8_t kind;                   //  s_kind_t
-    uint8_t size;                   //  fixed payload or length-field bytes
-} s_formats [32] = {
-    { S_FIXED, 0 }, { S_INVALID, 0 }, { S_FIXED, 0 }, { S_FIXED, 0 },    //  nil - false true
-    { S_RAW, 1 }, { S_RAW, 2 }, { S_RAW, 4 },                           //  bin 8/16/32
-    { S_EXT, 1 }, { S_EXT, 2 }, { S_EXT, 4 },                           //  ext 8/16/32
-    { S_FIXED, 4 }, { S_FIXED, 8 },                                     //  float 32/64
-    { S_FIXED, 1 }, { S_FIXED, 2 }, { S_FIXED, 4 }, { S_FIXED, 8 },     //  uint 8..64
-    { S_FIXED, 1 }, { S_FIXED, 2 }, { S_FIXED, 4 }, { S_FIXED, 8 },     //  int 8..64
-    { S_FIXED, 2 }, { S_FIXED, 3 }, { S_FIXED, 5 }, { S_FIXED, 9 },     //  fixext 1/2/4/8
-    { S_FIXED, 17 },                                                    //  fixext 16
-    { S_RAW, 1 }, { S_RAW, 2 }, { S_RAW, 4 },                           //  str 8/16/32
-    { S_ARRAY, 2 }, { S_ARRAY, 4 }, { S_MAP, 2 }, { S_MAP, 4 }          //  array, map 16/32
-};
-
-//  Decodes the header at data[pos]; 0, or -1 when truncated/invalid.
-static int
-s_read_head (const uint8_t *data, size_t size, size_t pos, s_head_t *h)
-{
-    const uint8_t b = data [pos];
-    memset (h, 0, sizeof *h);
-    h->head = 1;
-    if (b <= 0x7f || b >= 0xe0)                         //  fixints
-        return 0;
-    if (b <= 0x9f) {                                    //  fixmap, fixarray
-        h->container = true;
-        h->items = b <= 0x8f ? 2u * (b & 0x0f) : (b & 0x0f);
-        return 0;
-    }
-    if (b <= 0xbf) {                                    //  fixstr
-        h->payload = b & 0x1f;
-        return 0;
-    }
-    const unsigned kind = s_formats [b - 0xc0].kind;
-    const size_t width = s_formats [b - 0xc0].size;
-    if (kind == S_INVALID)
-        return -1;
-    if (kind == S_FIXED) {
-        h->payload = width;
-        return 0;
-    }
-    if (size - pos - 1 < width)
-        return -1;
-    const uint64_t n = s_be (data + pos + 1, width);
-    h->head = 1 + width;
-    if (kind == S_ARRAY || kind == S_MAP) {
-        h->container = true;
-        h->items = kind == S_MAP ? 2 * n : n;
-    }
-    else {
-        h->declared = n;
-        h->payload = kind == S_EXT ? n + 1 : n;
-    }
-    return 0;
-}
+//  The header reader (llmq_read_head) lives in llmq_proto_int.h: tree.c
+//  reads headers the same way, so both passes agree on every byte.
+typedef llmq_head_t s_head_t;
+#define s_read_head llmq_read_head
 
 //  printf into err when there is room to.
 #define S_FAIL(rc, ...) do { \

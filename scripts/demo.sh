@@ -36,10 +36,11 @@ line=$(wait_line "$RUN/mockllm.log" "llmq-mockllm: ready")
 MOCK=$(field listen "$line")
 
 "$BIN/llmq-broker" --clients tcp://127.0.0.1:* --workers tcp://127.0.0.1:* --stats tcp://127.0.0.1:* \
-  2>"$RUN/broker.log" &
+  --metrics-listen 127.0.0.1:0 2>"$RUN/broker.log" &
 pids+=($!)
 line=$(wait_line "$RUN/broker.log" "llmq-broker: ready")
 CLIENTS=$(field clients "$line"); WORKERS=$(field workers "$line"); STATS=$(field stats "$line")
+STATS_PUB=$(field stats_pub "$line"); METRICS=$(field metrics "$line")
 echo "demo: mock LLM at http://$MOCK/v1, broker clients=$CLIENTS workers=$WORKERS stats=$STATS"
 
 for i in 1 2; do
@@ -59,3 +60,9 @@ echo "\$ llmq chat --json --no-stream -m mock \"What is 2+2?\""
 echo
 echo "\$ llmq stats"
 "$BIN/llmq" stats --stats "$STATS"
+echo
+echo "\$ llmq top --count 1      # plain lines when stdout is not a terminal"
+"$BIN/llmq" top --stats-pub "$STATS_PUB" --count 1
+echo
+echo "\$ curl -s http://$METRICS/metrics | grep llmq_model_requests_total"
+curl -s "http://$METRICS/metrics" | grep '^llmq_model_requests_total' || true

@@ -10,8 +10,12 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libzmq3-dev libczmq-dev libmsgpack-dev libcurl4-openssl-dev
   libmicrohttpd-dev libjansson-dev libxxhash-dev libcriterion-dev
+  libyaml-dev                               # broker --config (YAML)
+  libhiredis-dev redis-server              # response cache: Redis tier and its tests
   clang libclang-rt-14-dev                  # fuzzing and the sanitizer build
   curl nginx-light wrk python3              # benchmarks and test helpers
+  valgrind                                  # tests/bench/codec.sh CALLGRIND=1, profile.sh
+  python3-prometheus-client bsdutils        # /metrics parser, script(1) for llmq top tests
 )
 
 missing=()

@@ -1,5 +1,5 @@
-/*  openai.c -- OpenAI chat-completions JSON, built and read with jansson;
-    see openai.h.
+/*  openai.c -- OpenAI chat-completions replies, read with jansson; see
+    openai.h. The request body is written by openai_body.c.
 
     Reading is strict where a mistake would hand the client a wrong answer
     (no choices, content of the wrong type: "malformed") and lenient where
@@ -12,116 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/*  Real numbers are printed with 15 significant digits, so a temperature
-    of 0.7 goes out as 0.7 and not as 0.69999999999999996.                 */
-#define DUMP_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION (15))
-
-/*  A JSON string from a slice; NULL when it is not valid UTF-8.           */
-static json_t *
-s_string (llmq_str_t s)
-{
-    return json_stringn (s.ptr ? s.ptr : "", s.len);
-}
-
-/*  Sets key to value (taking it); -1 when value is NULL or no memory.     */
-static int
-s_set (json_t *obj, const char *key, json_t *value)
-{
-    return value ? json_object_set_new (obj, key, value) : -1;
-}
-
-static json_t *
-s_message (const llmq_chat_msg_t *msg, char *err, size_t err_size)
-{
-    json_t *obj = json_object ();
-    if (!obj)
-        return NULL;
-    const char *bad = NULL;
-    if (s_set (obj, "role", s_string (msg->role)))
-        bad = "role";
-    else
-    if (s_set (obj, "content", s_string (msg->content)))
-        bad = "content";
-    else
-    if (msg->name.len && s_set (obj, "name", s_string (msg->name)))
-        bad = "name";
-    if (bad) {
-        snprintf (err, err_size, "message %s is not valid UTF-8", bad);
-        json_decref (obj);
-        return NULL;
-    }
-    return obj;
-}
-
-static int
-s_add_messages (json_t *root, const llmq_wire_request_t *req, char *err, size_t err_size)
-{
-    json_t *messages = json_array ();
-    if (s_set (root, "messages", messages))
-        return -1;
-    for (uint32_t i = 0; i < req->n_messages; i++) {
-        json_t *msg = s_message (&req->messages [i], err, err_size);
-        if (!msg || json_array_append_new (messages, msg))
-            return -1;
-    }
-    return 0;
-}
-
-/*  The generation parameters the client set, and nothing else: a backend
-    uses its own defaults for the rest.                                    */
-static int
-s_add_params (json_t *root, const llmq_wire_request_t *req, char *err, size_t err_size)
-{
-    if (req->has_max_tokens
-    &&  s_set (root, "max_tokens", json_integer (req->max_tokens)))
-        return -1;
-    if (req->has_temperature
-    &&  s_set (root, "temperature", json_real (req->temperature)))
-        return -1;
-    if (req->has_top_p
-    &&  s_set (root, "top_p", json_real (req->top_p)))
-        return -1;
-    if (req->has_seed
-    &&  s_set (root, "seed", json_integer (req->seed)))
-        return -1;
-    if (req->n_stop > 0) {
-        json_t *stop = json_array ();
-        if (s_set (root, "stop", stop))
-            return -1;
-        for (uint32_t i = 0; i < req->n_stop && i < LLMQ_MAX_STOP; i++)
-            if (json_array_append_new (stop, s_string (req->stop [i]))) {
-                snprintf (err, err_size, "stop sequence is not valid UTF-8");
-                return -1;
-            }
-    }
-    return 0;
-}
-
-char *
-llmq_openai_body (const llmq_wire_request_t *req, const char *model, char *err, size_t err_size)
-{
-    snprintf (err, err_size, "out of memory");
-    char *body = NULL;
-    json_t *root = json_object ();
-    if (!root)
-        return NULL;
-    if (s_set (root, "model", json_string (model))) {
-        snprintf (err, err_size, "model name is not valid UTF-8");
-        goto done;
-    }
-    if (s_add_messages (root, req, err, err_size)
-    ||  s_add_params (root, req, err, err_size)
-    ||  s_set (root, "stream", json_boolean (req->stream)))
-        goto done;
-    if (req->stream
-    &&  s_set (root, "stream_options", json_pack ("{s:b}", "include_usage", 1)))
-        goto done;
-    body = json_dumps (root, DUMP_FLAGS);
-done:
-    json_decref (root);
-    return body;
-}
 
 /* ---------------------------------------------------------------------- */
 

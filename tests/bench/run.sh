@@ -12,10 +12,14 @@
 #   zproxy       zmq_proxy(ROUTER, DEALER) + 4 echo workers, zloadgen C=256
 #   mockllm      wrk C=64 straight to llmq-mockllm     -- what the backend alone serves
 #   nginx-proxy  wrk C=64 -> nginx reverse proxy -> the same llmq-mockllm
+#   llmq-cache   llmq-broker --cache-policy all + 4 mock workers, llmq bench --repeat -c 256:
+#                one prompt, so all but the first answers are cache hits (no worker hop);
+#                then the cache's memory next to its budget (see row_llmq_cache)
 #   llmq-openai  llmq-broker + 4 llmq-worker --backend openai (16 slots each) -> the same
 #                llmq-mockllm, llmq bench -c 64       -- llmq as an HTTP-backend gateway
 # Ratios printed at the end:
 #   llmq-mock rps / zlbbroker rps (C=256)  and  llmq-openai rps / nginx-proxy rps (C=64)
+#   llmq-cache rps / zproxy rps (C=256; target >= 1, a hit skips a hop)
 #
 # The reference programs are the project's own copies in tests/bench/ref/ (see its
 # README: copied from /work/shared/bench); they are built with make into a temporary
@@ -65,6 +69,8 @@ WORK=$(mktemp -d /tmp/llmq-bench.XXXXXX)
 export BENCH_ROOT_PID=$$
 . "$HERE/lib.sh"
 ROWS=$WORK/rows
+BROKER_EXTRA=()     # extra llmq-broker flags of the next llmq row
+BENCH_EXTRA=()      # extra llmq bench flags of the next llmq row
 : >"$ROWS"
 FAILED=0
 
@@ -160,7 +166,7 @@ row_zmq_broker() {
 start_broker() {
     local line
     start_bg "$WORK/broker-$1.log" "$BIN/llmq-broker" --clients 'tcp://127.0.0.1:*' \
-        --workers 'tcp://127.0.0.1:*' --stats 'tcp://127.0.0.1:*'
+        --workers 'tcp://127.0.0.1:*' --stats 'tcp://127.0.0.1:*' "${BROKER_EXTRA[@]}"
     BROKER_PID=$LAST_PID
     line=$(wait_line "$WORK/broker-$1.log" 'llmq-broker: ready ' "$BROKER_PID" 10) || return 1
     CLIENTS_EP=$(field "$line" clients)
@@ -192,7 +198,7 @@ row_llmq() {
     noise_begin
     j0=$(cpu_jiffies "$BROKER_PID")
     run_fg "$json" timeout -k 5 $((DUR + 60)) "$BIN/llmq" bench --broker "$CLIENTS_EP" -m mock \
-        -c "$conc" -d "$DUR" --json 2>"$WORK/$label.bench.log" || rc=$?
+        -c "$conc" -d "$DUR" --json "${BENCH_EXTRA[@]}" 2>"$WORK/$label.bench.log" || rc=$?
     j1=$(cpu_jiffies "$BROKER_PID")
     noise=$(noise_end)
     echo "  $(cat "$json")"
@@ -205,6 +211,44 @@ row_llmq() {
         "$(json_num "$json" p90_us)" "$(json_num "$json" p99_us)" "$(json_num "$json" p999_us)" \
         "$(json_num "$json" max_us)" "$(json_num "$json" errors)" \
         "$(cpu_us_per_req $((j1 - j0)) "$(json_num "$json" requests)")" "$noise"
+}
+
+# cache_fill_growth MEM -> a broker with --cache-memory MEM and W mock workers answers
+# CACHE_FILL (30000) distinct prompts (~300 B answers, ~10 MB in all); sets GROWTH to how
+# much its resident memory grew, in KiB (not run in $(...): its processes must stay in
+# PIDS to be stopped)
+cache_fill_growth() {
+    local rss0 rss1
+    BROKER_EXTRA=(--cache-policy all --cache-memory "$1")
+    start_broker "fill-$1" || return 1
+    BROKER_EXTRA=()
+    start_workers "fill-$1" --backend mock --model mock --slots 16 || return 1
+    rss0=$(awk '/VmRSS/ { print $2 }' /proc/"$BROKER_PID"/status)
+    timeout -k 5 300 "$BIN/llmq" bench --broker "$CLIENTS_EP" -m mock -c 64 \
+        -n "${CACHE_FILL:-30000}" --unique --json >"$WORK/cache-fill-$1.json" 2>&1 || return 1
+    rss1=$(awk '/VmRSS/ { print $2 }' /proc/"$BROKER_PID"/status)
+    GROWTH=$((rss1 - rss0))
+}
+
+# row_llmq_cache -> the cache-hit path: one repeated prompt, every request cacheable.
+# Then the memory bound: the same distinct answers through a broker without and with a
+# 4 MiB cache; the difference in RSS growth is what the cache costs (target: at most
+# the budget + 10%). Both include the same fixed part (resend window, tables).
+row_llmq_cache() {
+    local rc=0 g0 g4
+    BROKER_EXTRA=(--cache-policy all)
+    BENCH_EXTRA=(--repeat)
+    row_llmq llmq-cache "$C_ZMQ" --backend mock --model mock --slots $((C_ZMQ / W)) || rc=1
+    BROKER_EXTRA=()
+    BENCH_EXTRA=()
+    [ "$rc" = 0 ] || return 1
+    cache_fill_growth 0 || return 1
+    g0=$GROWTH
+    cache_fill_growth 4M || return 1
+    g4=$GROWTH
+    echo "  cache memory: RSS growth over ${CACHE_FILL:-30000} distinct answers: ${g0} KiB" \
+         "without a cache, ${g4} KiB with --cache-memory 4M: the cache costs" \
+         "$((g4 - g0)) KiB for a 4096 KiB budget (target <= 4506)"
 }
 
 # ------------------------------------------------------------------- HTTP rows
@@ -290,6 +334,7 @@ print_table() {
     ratio "llmq-mock rps / zlbbroker rps (C=$C_ZMQ, broker cost alone)" llmq-mock zlbbroker 3
     ratio "llmq-mock cpu/req / zlbbroker cpu/req (broker CPU per request)" llmq-mock zlbbroker 10
     ratio "llmq-openai rps / nginx-proxy rps (C=$C_HTTP, HTTP backend)" llmq-openai nginx-proxy 3
+    ratio "llmq-cache rps / zproxy rps (C=$C_ZMQ, cache hits; target >= 1)" llmq-cache zproxy 3
 }
 
 # ratio TEXT ROW_A ROW_B COLUMN -> A/B of a column, or n/a
@@ -339,6 +384,7 @@ echo "llmq binaries: $BIN"
 [ "$SKIP_LLMQ" = 1 ] || run_row llmq-mock "$C_ZMQ" row_llmq llmq-mock "$C_ZMQ" \
     --backend mock --model mock --slots $((C_ZMQ / W))
 [ "$SKIP_REF" = 1 ] || run_row zproxy "$C_ZMQ" row_zmq_broker zproxy
+[ "$SKIP_LLMQ" = 1 ] || run_row llmq-cache "$C_ZMQ" row_llmq_cache
 
 if [ -x "$BIN/llmq-mockllm" ] && start_mockllm; then
     [ "$SKIP_REF" = 1 ] || run_row mockllm "$C_HTTP" row_mockllm_direct

@@ -247,8 +247,9 @@ cluster_start_broker (cluster_t *c)
     snprintf (hb, sizeof hb, "%d", c->opts.heartbeat_ms);
     const char *args[HARNESS_MAX_ARGS] = { "--clients", c->clients_ep, "--workers",
                                            c->workers_ep, "--stats", c->stats_ep,
-                                           "--heartbeat-ms", hb };
-    int n = 8;
+                                           "--heartbeat-ms", hb,
+                                           "--stats-pub", c->stats_pub_ep };
+    int n = 10;
     for (int i = 0; i < 8 && c->opts.broker_extra[i]; i++)
         args[n++] = c->opts.broker_extra[i];
     args[n] = NULL;
@@ -260,8 +261,12 @@ cluster_start_broker (cluster_t *c)
     /*  Record the ports actually bound so a restart binds the same ones.  */
     if (harness_field (line, "clients=", c->clients_ep, sizeof c->clients_ep) != 0
         || harness_field (line, "workers=", c->workers_ep, sizeof c->workers_ep) != 0
-        || harness_field (line, "stats=", c->stats_ep, sizeof c->stats_ep) != 0)
+        || harness_field (line, "stats=", c->stats_ep, sizeof c->stats_ep) != 0
+        || harness_field (line, "stats_pub=", c->stats_pub_ep, sizeof c->stats_pub_ep) != 0)
         return -1;
+    /*  Optional: only with --metrics-listen in broker_extra.             */
+    if (harness_field (line, "metrics=", c->metrics_addr, sizeof c->metrics_addr) != 0)
+        c->metrics_addr[0] = 0;
     return 0;
 }
 
@@ -297,6 +302,7 @@ cluster_start (cluster_t *c, const cluster_opts_t *opts)
     snprintf (c->clients_ep, sizeof c->clients_ep, "tcp://127.0.0.1:*");
     snprintf (c->workers_ep, sizeof c->workers_ep, "tcp://127.0.0.1:*");
     snprintf (c->stats_ep, sizeof c->stats_ep, "tcp://127.0.0.1:*");
+    snprintf (c->stats_pub_ep, sizeof c->stats_pub_ep, "tcp://127.0.0.1:*");
     bool openai = strcmp (opts->backend, "openai") == 0;
     if ((openai && start_mockllm (c) != 0) || cluster_start_broker (c) != 0)
         goto failed;

@@ -79,6 +79,8 @@ typedef struct {
     char clients_ep[128];       /* tcp://127.0.0.1:PORT                  */
     char workers_ep[128];
     char stats_ep[128];
+    char stats_pub_ep[128];     /* PUB of snapshots (--stats-pub)        */
+    char metrics_addr[128];     /* HOST:PORT of /metrics, "" when off    */
 } cluster_t;
 
 cluster_opts_t cluster_defaults (void);

@@ -135,3 +135,42 @@ Test (mocktext, prompt_tokens_counts_words_in_all_messages)
     cr_assert_eq (llmq_mock_prompt_tokens (contents, lens, 4), 5);
     cr_assert_eq (llmq_mock_prompt_tokens (contents, lens, 0), 0);
 }
+
+//  The word count reads eight bytes at a time; against the obvious count
+//  over random text of every length and alignment, made of the bytes that
+//  matter (each whitespace, its neighbours, high bytes).
+static size_t
+s_reference_words (const char *text, size_t len)
+{
+    size_t count = 0;
+    int in_word = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text [i];
+        int space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+        if (!space && !in_word)
+            count++;
+        in_word = !space;
+    }
+    return count;
+}
+
+Test (mocktext, prompt_tokens_match_a_plain_count)
+{
+    static const char alphabet [] = {
+        ' ', '\t', '\n', '\v', '\f', '\r', 0x08, 0x0e, 0x1f, 0x21, 'a', 0x7f,
+        (char) 0x80, (char) 0x89, (char) 0xa0, (char) 0xc3, (char) 0xff, 0
+    };
+    char text [80];
+    uint64_t x = 88172645463325252ull;
+    for (int round = 0; round < 20000; round++) {
+        for (size_t i = 0; i < sizeof text; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            text [i] = alphabet [x % sizeof alphabet];
+        }
+        size_t start = (size_t) (x >> 20) % 8;
+        size_t len = (size_t) (x >> 30) % (sizeof text - start);
+        const char *p = text + start;
+        cr_assert_eq (llmq_mock_prompt_tokens (&p, &len, 1), s_reference_words (p, len),
+                      "round %d: start %zu len %zu", round, start, len);
+    }
+}

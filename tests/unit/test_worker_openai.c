@@ -967,3 +967,69 @@ Test (openai_http, bad_url_refused)
     cfg.url = "not a url at all";
     cr_assert_null (llmq_openai_backend_new (&cfg, &sink));
 }
+
+/*  The body is written by hand (openai_body.c): against jansson, which
+    wrote it before, for random strings made of the bytes that matter
+    (quotes, backslashes, controls, NUL, every UTF-8 lead and continuation
+    range): the same strings accepted, and what is accepted reads back
+    byte for byte.                                                         */
+Test (openai_body, strings_match_jansson)
+{
+    static const unsigned char alphabet [] = {
+        'a', '"', '\\', '/', 0x00, 0x01, '\n', '\t', 0x1f, 0x7f, 0x80, 0x8f, 0x90, 0x9f,
+        0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff
+    };
+    unsigned char text [12];
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    int accepted = 0, refused = 0;
+    for (int round = 0; round < 20000; round++) {
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        size_t len = (size_t) (x % sizeof text);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            text [i] = alphabet [x % sizeof alphabet];
+        }
+        llmq_chat_msg_t msg = { .role = { "user", 4 }, .content = { (const char *) text, (uint32_t) len } };
+        llmq_wire_request_t req = s_request (false);
+        req.messages = &msg;
+        req.n_messages = 1;
+        char err [128];
+        char *body = llmq_openai_body (&req, "m", err, sizeof err);
+        json_t *ref = json_stringn ((const char *) text, len);
+        cr_assert_eq (body != NULL, ref != NULL, "round %d: body %s, jansson %s", round,
+                      body ? "accepts" : "refuses", ref ? "accepts" : "refuses");
+        if (body) {
+            json_t *root = json_loads (body, JSON_ALLOW_NUL, NULL);
+            cr_assert_not_null (root, "not JSON: %s", body);
+            json_t *content = json_object_get (json_array_get (json_object_get (root, "messages"), 0),
+                                               "content");
+            cr_assert_eq (json_string_length (content), len);
+            cr_assert (len == 0 || memcmp (json_string_value (content), text, len) == 0);
+            json_decref (root);
+            free (body);
+            accepted++;
+        }
+        else {
+            cr_assert_not_null (strstr (err, "UTF-8"), "%s", err);
+            refused++;
+        }
+        json_decref (ref);
+    }
+    cr_assert_gt (accepted, 1000);
+    cr_assert_gt (refused, 1000);
+}
+
+Test (openai_body, reals_keep_a_decimal_point)
+{
+    llmq_wire_request_t req = s_request (false);
+    req.has_temperature = true;
+    req.temperature = 1;
+    req.has_top_p = true;
+    req.top_p = 0.1;
+    char err [128];
+    char *text = llmq_openai_body (&req, "m", err, sizeof err);
+    cr_assert_not_null (text);
+    cr_assert_not_null (strstr (text, "\"temperature\":1.0,"), "%s", text);
+    cr_assert_not_null (strstr (text, "\"top_p\":0.1,"), "%s", text);
+    free (text);
+}
