@@ -38,8 +38,12 @@ proc_start (proc_t *p, const char *name, const char *bin, const char *const *arg
     memset (p, 0, sizeof *p);
     snprintf (p->name, sizeof p->name, "%s", name);
     mkdir (log_dir (), 0755);
-    snprintf (p->log_path, sizeof p->log_path, "%s/%s-%d-%s.log", log_dir (), name,
-              (int) getpid (), bin);
+    /*  The clock in the name keeps the logs of a restarted process, or of
+        a second cluster in the same test, apart from the first one's.     */
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    snprintf (p->log_path, sizeof p->log_path, "%s/%s-%d-%ld%09ld-%s.log", log_dir (), name,
+              (int) getpid (), (long) ts.tv_sec, ts.tv_nsec, bin);
     char path[512];
     snprintf (path, sizeof path, "%s/%s", LLMQ_BIN_DIR, bin);
 
