@@ -123,7 +123,7 @@ broker_new (const broker_config_t *config)
     self->clients = s_bind (self, config->clients_ep, self->clients_ep);
     self->workers_sock = self->clients ? s_bind (self, config->workers_ep, self->workers_ep) : NULL;
     self->stats_sock = self->workers_sock ? s_bind (self, config->stats_ep, self->stats_ep) : NULL;
-    if (!self->stats_sock || broker_monitor_start (self)) {
+    if (!self->stats_sock || broker_monitor_start (self, config->sched)) {
         broker_destroy (&self);
         return NULL;
     }

@@ -51,6 +51,7 @@ typedef struct {
     uint32_t metrics_max_labels;    /* models/tenants before "other"       */
     uint32_t latency_window_ms;     /* half of the percentile window       */
     bool no_monitoring;             /* record no per-request monitoring    */
+    bool log_prompt_sizes;          /* request log: prompt bytes, messages */
     size_t max_queue_bytes;         /* queued request bytes before overloaded; 0 = none */
     const struct sched_config *sched;   /* scheduler.h: priorities,
                                        tenants, quotas; NULL = defaults;

@@ -44,6 +44,7 @@ s_new_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame,
     }
     if (!req) {
         llmq_log ('E', BROKER_LOG, "out of memory for a request");
+        broker_monitor_refused (self, msg, LLMQ_ERR_INTERNAL);
         broker_send_error (self, self->clients, route_bytes, route_len, msg->id,
                            LLMQ_ERR_INTERNAL, "broker out of memory");
         return NULL;
@@ -108,6 +109,7 @@ s_on_request (broker_t *self, zmq_msg_t *route, zmq_msg_t *frame)
     if (s_replay (self, route_bytes, route_len, msg.id))
         return;
     if (self->stopping) {
+        broker_monitor_refused (self, &msg, LLMQ_ERR_SHUTTING_DOWN);
         broker_send_error (self, self->clients, route_bytes, route_len, msg.id,
                            LLMQ_ERR_SHUTTING_DOWN, "broker is shutting down");
         return;

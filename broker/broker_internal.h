@@ -99,13 +99,16 @@ void broker_reject_command (broker_t *self, void *sock, zmq_msg_t *route, llmq_c
     tick publishes when due (next_us says when, UINT64_MAX = never); the
     per-request hooks record a request accepted and ended.                 */
 typedef struct broker_monitor broker_monitor_t;
-int broker_monitor_start (broker_t *self);
+/*  known: the config's tenants and models (labelled first), or NULL.     */
+int broker_monitor_start (broker_t *self, const sched_config_t *known);
 void broker_monitor_stop (broker_t *self);
 const char *broker_monitor_endpoints (const broker_t *self);   /* ready line */
 uint64_t broker_monitor_next_us (const broker_t *self);
 void broker_monitor_tick (broker_t *self, uint64_t now_us);
 int broker_snapshot (broker_t *self, llmq_buf_t *buf);
 void broker_monitor_accept (broker_t *self, request_t *req, const llmq_wire_request_t *msg);
+/*  A decoded request answered with ERROR code before a record held it.   */
+void broker_monitor_refused (broker_t *self, const llmq_wire_request_t *msg, uint32_t code);
 void broker_monitor_final (broker_t *self, request_t *req, const llmq_final_t *final);
 void broker_monitor_error (broker_t *self, request_t *req, uint32_t code);
 

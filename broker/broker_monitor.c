@@ -57,8 +57,30 @@ s_bind_pub (broker_t *self, broker_monitor_t *mon)
     return 0;
 }
 
+/*  A monitor whose labels start with the names known's config gives.     */
+static monitor_t *
+s_monitor_new (const broker_config_t *c, const sched_config_t *known, uint64_t now_us)
+{
+    size_t n_models = known ? known->n_models : 0;
+    size_t n_tenants = known ? known->n_tenants : 0;
+    const char **models = calloc (n_models + 1, sizeof *models);
+    const char **tenants = calloc (n_tenants + 1, sizeof *tenants);
+    monitor_t *monitor = NULL;
+    if (models && tenants) {
+        for (size_t i = 0; i < n_models; i++)
+            models [i] = known->models [i].name;
+        for (size_t i = 0; i < n_tenants; i++)
+            tenants [i] = known->tenants [i].name;
+        monitor = monitor_new_known (c->metrics_max_labels, c->latency_window_ms, now_us,
+                                     models, n_models, tenants, n_tenants);
+    }
+    free (models);
+    free (tenants);
+    return monitor;
+}
+
 int
-broker_monitor_start (broker_t *self)
+broker_monitor_start (broker_t *self, const sched_config_t *known)
 {
     broker_monitor_t *mon = calloc (1, sizeof *mon);
     if (!mon) {
@@ -69,8 +91,7 @@ broker_monitor_start (broker_t *self)
     llmq_buf_init (&mon->frame);
     uint64_t now_us = llmq_now_us ();
     if (!self->config.no_monitoring) {
-        mon->monitor = monitor_new (self->config.metrics_max_labels,
-                                    self->config.latency_window_ms, now_us);
+        mon->monitor = s_monitor_new (&self->config, known, now_us);
         if (!mon->monitor) {
             llmq_log ('E', BROKER_LOG, "out of memory");
             return -1;
@@ -222,6 +243,22 @@ broker_monitor_accept (broker_t *self, request_t *req, const llmq_wire_request_t
     if (self->mon && self->mon->monitor)
         monitor_accept (self->mon->monitor, req->model->name, msg->tenant, msg->priority,
                         &req->mon);
+    if (self->config.log_prompt_sizes) {
+        /*  Sizes only: the text itself is never kept nor logged.          */
+        uint64_t bytes = 0;
+        for (uint32_t i = 0; i < msg->n_messages; i++)
+            bytes += msg->messages [i].content.len;
+        req->mon.prompt_bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t) bytes;
+        req->mon.messages = msg->n_messages > UINT16_MAX ? UINT16_MAX
+                                                         : (uint16_t) msg->n_messages;
+    }
+}
+
+void
+broker_monitor_refused (broker_t *self, const llmq_wire_request_t *msg, uint32_t code)
+{
+    if (self->mon && self->mon->monitor)
+        monitor_refuse (self->mon->monitor, msg->model, msg->tenant, msg->priority, code);
 }
 
 static void
@@ -243,7 +280,9 @@ s_log (broker_t *self, request_t *req, const monitor_end_t *end)
         .queue_us = end->queue_us, .ttft_us = end->ttft_us, .total_us = end->total_us,
         .broker_us = end->broker_us,
         .prompt_tokens = end->prompt_tokens, .completion_tokens = end->completion_tokens,
-        .request_bytes = raw_size
+        .request_bytes = raw_size,
+        .has_prompt_size = self->config.log_prompt_sizes,
+        .prompt_bytes = req->mon.prompt_bytes, .messages = req->mon.messages
     };
     reqlog_write (mon->log_format, &entry, STDERR_FILENO);
 }

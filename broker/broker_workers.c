@@ -89,6 +89,11 @@ s_on_heartbeat (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *f
     bool was_draining = worker->draining;
     worker->health = msg;
     worker->draining = msg.draining;
+    /*  Logged on the change only: heartbeats repeat the state.           */
+    if (was_draining != worker->draining)
+        llmq_log ('I', BROKER_LOG, "worker %s %s", worker->id,
+                  worker->draining ? "draining (cooling down or stopping): no new work"
+                                   : "ready again");
     if (was_draining && !worker->draining)
         dispatch_worker (self, worker);
 }
@@ -154,7 +159,9 @@ s_on_final (broker_t *self, worker_t *worker, zmq_msg_t *route, zmq_msg_t *frame
     }
     worker->served++;
     broker_monitor_final (self, req, &msg);
-    sched_settle (self->sched, req, &msg.usage, now_us);
+    if (sched_settle (self->sched, req, &msg.usage, now_us) == AIMD_RECOVERED)
+        llmq_log ('I', BROKER_LOG, "model %s rate limit recovered: no longer throttled",
+                  req->model ? req->model->name : "?");
     dispatch_release (self, req);
     dispatch_worker (self, worker);
 }

@@ -1,46 +1,49 @@
-/*  cache.c -- hash + LRU + TTL response store; see cache.h.  */
+/*  cache.c -- hash + ring-log + TTL response store; see cache.h.  */
 #include "cache.h"
-#include "queue.h"
 
+#include <assert.h>
 #include <stdbool.h>
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define MIN_BUCKETS 64
-#define MALLOC_OVERHEAD 24          /* header + rounding, on average       */
+#define BYTES_PER_BUCKET 512        /* load <= 8 with the smallest records */
+#define ALIGN 16                    /* records (and values) 16-aligned     */
 
-typedef struct entry {
-    qnode_t lru;                    /* least recently used first           */
-    size_t cost;                    /* bytes counted for it                */
-    struct entry *next;             /* hash chain                          */
+enum { REC_DEAD = 0, REC_LIVE = 1, REC_REF = 2, REC_PAD = 4 };
+
+/*  One record in the ring: this header, then the value, padded to ALIGN. */
+typedef struct rec {
+    struct rec *next;               /* hash chain                          */
     cache_key_t key;                /* the request's key                   */
     uint64_t expires_us;            /* not returned from then on           */
-    size_t size;                    /* bytes of value                      */
-    unsigned char value [];         /* the stored answer                   */
-} entry_t;
+    uint32_t len;                   /* record bytes, header included       */
+    uint32_t size;                  /* bytes of value                      */
+    uint32_t flags;                 /* REC_*                               */
+    uint32_t unused;                /* keeps the header a multiple of 16   */
+} rec_t;
+
+static_assert (sizeof (rec_t) % ALIGN == 0, "the value must stay aligned");
+#define HDR sizeof (rec_t)
 
 struct cache {
-    size_t max_bytes;               /* budget: entries + bucket array      */
-    queue_t lru;                    /* every entry, LRU first              */
-    entry_t **buckets;              /* hash index                          */
+    size_t max_bytes;               /* budget: ring + bucket array         */
+    unsigned char *ring;            /* one mapping of cap bytes            */
+    size_t cap;                     /* ring bytes, a multiple of ALIGN     */
+    size_t head;                    /* where the next record is written    */
+    size_t tail;                    /* the oldest record                   */
+    size_t used;                    /* bytes from tail to head (ring order)*/
+    rec_t **buckets;                /* hash index                          */
     size_t n_buckets;               /* power of two                        */
+    size_t table_bytes;             /* bucket array, counted               */
     cache_counters_t counters;      /* for the stats                       */
 };
 
-/*  What an entry is estimated to cost before it is allocated.             */
-static size_t
-s_cost (size_t size)
+static void
+s_sync_bytes (cache_t *self)
 {
-    return sizeof (entry_t) + size + MALLOC_OVERHEAD;
-}
-
-/*  What it really costs: the allocator's block, its header included, so
-    the budget bounds the process's memory, not just the bytes asked for.  */
-static size_t
-s_real_cost (entry_t *entry)
-{
-    return malloc_usable_size (entry) + sizeof (size_t);
+    self->counters.bytes = self->table_bytes + self->used;
 }
 
 cache_t *
@@ -50,44 +53,30 @@ cache_new (size_t max_bytes)
     if (!self)
         return NULL;
     self->max_bytes = max_bytes;
-    queue_init (&self->lru);
-    if (max_bytes >= MIN_BUCKETS * sizeof (entry_t *) * 4) {
-        self->n_buckets = MIN_BUCKETS;
-        self->buckets = calloc (self->n_buckets, sizeof *self->buckets);
-        if (!self->buckets) {
-            free (self);
-            return NULL;
-        }
-        self->counters.bytes = self->n_buckets * sizeof *self->buckets;
+    if (max_bytes < MIN_BUCKETS * sizeof (rec_t *) * 4)
+        return self;                /* disabled: too small to hold anything */
+    size_t n = MIN_BUCKETS;
+    while (n < max_bytes / BYTES_PER_BUCKET)
+        n *= 2;
+    size_t cap = (max_bytes - n * sizeof (rec_t *)) & ~(size_t) (ALIGN - 1);
+    self->buckets = calloc (n, sizeof *self->buckets);
+    /*  Its own mapping: pages are touched as records first reach them and
+        no other allocation ever lands between records.                   */
+    void *ring = mmap (NULL, cap, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (!self->buckets || ring == MAP_FAILED) {
+        if (ring != MAP_FAILED)
+            munmap (ring, cap);
+        free (self->buckets);
+        free (self);
+        return NULL;
     }
+    self->ring = ring;
+    self->cap = cap;
+    self->n_buckets = n;
+    self->table_bytes = n * sizeof (rec_t *);
+    s_sync_bytes (self);
     return self;
-}
-
-static size_t
-s_bucket (const cache_t *self, const cache_key_t *key)
-{
-    return (size_t) key->lo & (self->n_buckets - 1);
-}
-
-/*  Unlinks and frees entry.                                               */
-static void
-s_drop (cache_t *self, entry_t *entry)
-{
-    entry_t **link = &self->buckets [s_bucket (self, &entry->key)];
-    while (*link != entry)
-        link = &(*link)->next;
-    *link = entry->next;
-    queue_remove (&self->lru, &entry->lru);
-    self->counters.bytes -= entry->cost;
-    self->counters.entries--;
-    free (entry);
-}
-
-static entry_t *
-s_lru (const cache_t *self)
-{
-    qnode_t *node = queue_front (&self->lru);
-    return node ? QUEUE_ENTRY (node, entry_t, lru) : NULL;
 }
 
 void
@@ -96,50 +85,130 @@ cache_destroy (cache_t **self_p)
     cache_t *self = *self_p;
     if (!self)
         return;
-    entry_t *entry;
-    while ((entry = s_lru (self)))
-        s_drop (self, entry);
+    if (self->ring)
+        munmap (self->ring, self->cap);
     free (self->buckets);
     free (self);
     *self_p = NULL;
 }
 
-static entry_t *
+static rec_t **
+s_chain (const cache_t *self, const cache_key_t *key)
+{
+    return &self->buckets [(size_t) key->lo & (self->n_buckets - 1)];
+}
+
+/*  The link that points at rec in its chain.                              */
+static rec_t **
+s_link (const cache_t *self, const rec_t *rec)
+{
+    rec_t **link = s_chain (self, &rec->key);
+    while (*link != rec)
+        link = &(*link)->next;
+    return link;
+}
+
+/*  Unlinks a live record; its bytes stay in the ring until the tail
+    passes them.                                                           */
+static void
+s_drop (cache_t *self, rec_t *rec)
+{
+    *s_link (self, rec) = rec->next;
+    rec->flags = REC_DEAD;
+    self->counters.entries--;
+}
+
+static rec_t *
 s_find (const cache_t *self, const cache_key_t *key)
 {
     if (!self->buckets)
         return NULL;
-    entry_t *entry = self->buckets [s_bucket (self, key)];
-    while (entry && !cache_key_equal (&entry->key, key))
-        entry = entry->next;
-    return entry;
+    rec_t *rec = *s_chain (self, key);
+    while (rec && !cache_key_equal (&rec->key, key))
+        rec = rec->next;
+    return rec;
 }
 
-/*  Doubles the buckets when entries outnumber them and the budget allows
-    the bigger array next to pending bytes about to be added; otherwise
-    chains just get longer.                                                */
+/*  Frees the oldest record's bytes: dead records and pads just go, an
+    expired entry is a "ttl" eviction, a referenced live one (read since
+    it was written or last moved) is moved to the head (second chance),
+    any other a "memory" eviction. Called only when used > 0.             */
 static void
-s_grow (cache_t *self, size_t pending)
+s_reclaim (cache_t *self, uint64_t now_us)
 {
-    if (self->counters.entries < self->n_buckets)
+    if (self->cap - self->tail < HDR) {     /* implicit pad at the end     */
+        self->used -= self->cap - self->tail;
+        self->tail = 0;
         return;
-    size_t n = self->n_buckets * 2;
-    size_t extra = (n - self->n_buckets) * sizeof (entry_t *);
-    if (self->counters.bytes + pending + extra > self->max_bytes)
-        return;
-    entry_t **buckets = calloc (n, sizeof *buckets);
-    if (!buckets)
-        return;
-    for (qnode_t *node = queue_front (&self->lru); node; node = queue_next (&self->lru, node)) {
-        entry_t *entry = QUEUE_ENTRY (node, entry_t, lru);
-        size_t b = (size_t) entry->key.lo & (n - 1);
-        entry->next = buckets [b];
-        buckets [b] = entry;
     }
-    free (self->buckets);
-    self->buckets = buckets;
-    self->n_buckets = n;
-    self->counters.bytes += extra;
+    rec_t *rec = (rec_t *) (self->ring + self->tail);
+    size_t len = rec->len;
+    if (rec->flags & REC_LIVE) {
+        if (now_us >= rec->expires_us) {
+            self->counters.evicted_ttl++;
+            s_drop (self, rec);
+        }
+        else
+        if ((rec->flags & REC_REF) && self->head <= self->tail
+        &&  (self->head < self->tail || self->used == self->cap)) {
+            /*  The head is right behind it (the free gap is between):
+                slide it down to the head, it becomes the newest.          */
+            rec_t **link = s_link (self, rec);
+            rec_t *moved = (rec_t *) (self->ring + self->head);
+            memmove (moved, rec, len);
+            moved->flags = REC_LIVE;
+            *link = moved;
+            self->head += len;
+            if (self->head == self->cap)
+                self->head = 0;
+            self->tail += len;
+            if (self->tail == self->cap)
+                self->tail = 0;
+            return;                 /* used unchanged                      */
+        }
+        else {
+            self->counters.evicted_memory++;
+            s_drop (self, rec);
+        }
+    }
+    self->tail += len;
+    if (self->tail == self->cap)
+        self->tail = 0;
+    self->used -= len;
+}
+
+/*  Room for len contiguous bytes at the head, evicting from the tail.     */
+static rec_t *
+s_alloc (cache_t *self, size_t len, uint64_t now_us)
+{
+    while (true) {
+        if (self->used == 0)
+            self->head = self->tail = 0;
+        if (self->used == 0 || self->head > self->tail) {
+            if (len <= self->cap - self->head)
+                break;
+            /*  Does not fit before the end: the rest of the ring is a pad
+                (a header saying so when there is room for one).           */
+            size_t rest = self->cap - self->head;
+            if (rest >= HDR) {
+                rec_t *pad = (rec_t *) (self->ring + self->head);
+                pad->flags = REC_PAD;
+                pad->len = (uint32_t) rest;
+            }
+            self->used += rest;
+            self->head = 0;
+            continue;
+        }
+        if (self->used < self->cap && len <= self->tail - self->head)
+            break;
+        s_reclaim (self, now_us);
+    }
+    rec_t *rec = (rec_t *) (self->ring + self->head);
+    self->head += len;
+    if (self->head == self->cap)
+        self->head = 0;
+    self->used += len;
+    return rec;
 }
 
 int
@@ -148,84 +217,86 @@ cache_put (cache_t *self, const cache_key_t *key, const void *value, size_t size
 {
     if (!self->buckets)
         return -1;                  /* disabled                            */
-    entry_t *old = s_find (self, key);
+    rec_t *old = s_find (self, key);
     if (old)
         s_drop (self, old);
-    size_t cost = s_cost (size);
-    size_t table = self->n_buckets * sizeof (entry_t *);
-    if (cost > self->max_bytes - table)
+    if (size > self->cap)
         return -1;
-    /*  Sizes rounded to 64 bytes: an evicted entry's block fits the next
-        answers of about its size, so churn does not fragment the heap.   */
-    entry_t *entry = malloc ((sizeof (entry_t) + size + 63) & ~(size_t) 63);
-    if (!entry)
+    size_t len = (HDR + size + ALIGN - 1) & ~(size_t) (ALIGN - 1);
+    if (len > self->cap || len > UINT32_MAX)
         return -1;
-    cost = s_real_cost (entry);
-    if (cost > self->max_bytes - table) {
-        free (entry);
-        return -1;
-    }
-    entry_t *victim;
-    while (self->counters.bytes + cost > self->max_bytes && (victim = s_lru (self))) {
-        if (now_us >= victim->expires_us)
-            self->counters.evicted_ttl++;
-        else
-            self->counters.evicted_memory++;
-        s_drop (self, victim);
-    }
-    entry->cost = cost;
-    entry->key = *key;
-    entry->expires_us = expires_us;
-    entry->size = size;
-    memcpy (entry->value, value, size);
-    qnode_init (&entry->lru);
-    s_grow (self, cost);            /* may not fit: then chains grow       */
-    size_t b = s_bucket (self, key);
-    entry->next = self->buckets [b];
-    self->buckets [b] = entry;
-    queue_push_back (&self->lru, &entry->lru);
-    self->counters.bytes += cost;
+    rec_t *rec = s_alloc (self, len, now_us);
+    rec->key = *key;
+    rec->expires_us = expires_us;
+    rec->len = (uint32_t) len;
+    rec->size = (uint32_t) size;
+    rec->flags = REC_LIVE;
+    memcpy (rec + 1, value, size);
+    rec_t **chain = s_chain (self, key);
+    rec->next = *chain;
+    *chain = rec;
     self->counters.entries++;
+    s_sync_bytes (self);
     return 0;
 }
 
 const void *
 cache_get (cache_t *self, const cache_key_t *key, uint64_t now_us, size_t *size)
 {
-    entry_t *entry = s_find (self, key);
-    if (!entry)
+    rec_t *rec = s_find (self, key);
+    if (!rec)
         return NULL;
-    if (now_us >= entry->expires_us) {
+    if (now_us >= rec->expires_us) {
         self->counters.evicted_ttl++;
-        s_drop (self, entry);
+        s_drop (self, rec);
         return NULL;
     }
-    queue_remove (&self->lru, &entry->lru);
-    queue_push_back (&self->lru, &entry->lru);
-    *size = entry->size;
-    return entry->value;
+    rec->flags |= REC_REF;
+    *size = rec->size;
+    return rec + 1;
 }
 
 void
 cache_remove (cache_t *self, const cache_key_t *key)
 {
-    entry_t *entry = s_find (self, key);
-    if (entry)
-        s_drop (self, entry);
+    rec_t *rec = s_find (self, key);
+    if (rec)
+        s_drop (self, rec);
 }
 
 void
 cache_expire (cache_t *self, uint64_t now_us, size_t max_checks)
 {
-    qnode_t *node = queue_front (&self->lru);
-    for (size_t checked = 0; node && checked < max_checks; checked++) {
-        entry_t *entry = QUEUE_ENTRY (node, entry_t, lru);
-        node = queue_next (&self->lru, node);
-        if (now_us >= entry->expires_us) {
-            self->counters.evicted_ttl++;
-            s_drop (self, entry);
+    if (!self->buckets)
+        return;
+    /*  Expired entries become dead; dead bytes at the tail are handed back
+        to the free gap at once.                                          */
+    size_t pos = self->tail, left = self->used;
+    bool at_tail = true;
+    for (size_t checked = 0; left > 0 && checked < max_checks; checked++) {
+        if (self->cap - pos < HDR) {
+            left -= self->cap - pos;
+            pos = 0;
+            if (at_tail)
+                s_reclaim (self, now_us);
+            continue;
         }
+        rec_t *rec = (rec_t *) (self->ring + pos);
+        if ((rec->flags & REC_LIVE) && now_us >= rec->expires_us) {
+            self->counters.evicted_ttl++;
+            s_drop (self, rec);
+        }
+        size_t len = rec->len;
+        if (at_tail && !(rec->flags & REC_LIVE))
+            s_reclaim (self, now_us);
+        else
+            at_tail = false;
+        left -= len;
+        pos += len;
+        if (pos == self->cap)
+            pos = 0;
     }
+    s_sync_bytes (self);
 }
 
 size_t

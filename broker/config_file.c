@@ -55,6 +55,7 @@ static const bkey_t s_mkeys [] = {
     BK ("metrics_max_labels", K_U32,  metrics_max_labels, 1, 10000),
     BK ("latency_window_ms",  K_U32,  latency_window_ms, 1000, 86400000),
     BK ("no_monitoring",      K_BOOL, no_monitoring, 0, 1),
+    BK ("log_prompt_sizes",   K_BOOL, log_prompt_sizes, 0, 1),
 };
 #define N_MKEYS (sizeof s_mkeys / sizeof s_mkeys[0])
 

@@ -308,7 +308,15 @@ int
 dispatch_throttled (broker_t *self, request_t *req, uint32_t retry_after_ms)
 {
     uint64_t now_us = llmq_now_us ();
-    sched_throttled (self->sched, req, retry_after_ms, now_us);
+    /*  Logged on a change of state only: the 429s of one burst (and the
+        successes that raise the limit again) would flood the log.        */
+    aimd_change_t change = sched_throttled (self->sched, req, retry_after_ms, now_us);
+    if (change != AIMD_SAME)
+        llmq_log ('W', BROKER_LOG, "model %s %s by upstream 429: in-flight limit %u, "
+                  "paused %u ms", req->model ? req->model->name : "?",
+                  change == AIMD_STARTED ? "throttled" : "throttled further",
+                  sched_aimd_cap (self->sched, req),
+                  retry_after_ms ? retry_after_ms : 1000);
     /*  Waiting is better than an error only when the answer can still
         come in time: past the deadline the client gets the 429 itself.   */
     uint64_t pause_us = (uint64_t) (retry_after_ms ? retry_after_ms : 1000) * 1000;

@@ -63,6 +63,8 @@ s_usage (FILE *out)
         "                          (port 0 = any; off by default)\n"
         "  --log-format F          one line per finished request on stderr:\n"
         "                          off, json or logfmt [off]\n"
+        "  --log-prompt-sizes      add prompt_bytes and messages to those lines\n"
+        "                          (sizes only, never the text) [off]\n"
         "  --metrics-max-labels N  models (and tenants) counted by name before\n"
         "                          the rest fold into \"other\" [64]\n"
         "  --latency-window-ms MS  percentiles cover the last 1-2 windows [60000]\n"
@@ -106,7 +108,7 @@ enum {
 /*  Monitoring flags (broker_monitor.c); numbered apart from the others.   */
 enum {
     OPT_STATS_PUB = 512, OPT_STATS_INTERVAL, OPT_METRICS_LISTEN, OPT_LOG_FORMAT,
-    OPT_MAX_LABELS, OPT_LATENCY_WINDOW, OPT_NO_MONITORING
+    OPT_MAX_LABELS, OPT_LATENCY_WINDOW, OPT_NO_MONITORING, OPT_LOG_PROMPT_SIZES
 };
 
 /*  Scheduling flags (config_file.c, scheduler.c).                         */
@@ -148,6 +150,7 @@ static const struct option s_options [] = {
     { "metrics-max-labels", required_argument, NULL, OPT_MAX_LABELS },
     { "latency-window-ms", required_argument, NULL, OPT_LATENCY_WINDOW },
     { "no-monitoring",   no_argument,       NULL, OPT_NO_MONITORING },
+    { "log-prompt-sizes", no_argument,      NULL, OPT_LOG_PROMPT_SIZES },
     { "verbose",         no_argument,       NULL, 'v' },
     { "help",            no_argument,       NULL, 'h' },
     { "version",         no_argument,       NULL, 'V' },
@@ -208,6 +211,7 @@ s_parse (int argc, char *argv [], broker_config_t *config)
             case OPT_STATS_PUB:      config->stats_pub_ep = optarg; break;
             case OPT_METRICS_LISTEN: config->metrics_listen = optarg; break;
             case OPT_NO_MONITORING:  config->no_monitoring = true; break;
+            case OPT_LOG_PROMPT_SIZES: config->log_prompt_sizes = true; break;
             case OPT_LOG_FORMAT:
                 if (strcmp (optarg, "off") && strcmp (optarg, "json") && strcmp (optarg, "logfmt")) {
                     fprintf (stderr, "llmq-broker: --log-format wants off, json or logfmt, "

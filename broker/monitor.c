@@ -147,19 +147,42 @@ s_labelset_get (s_labelset_t *set, const char *name, size_t len)
 monitor_t *
 monitor_new (uint32_t max_labels, uint32_t window_ms, uint64_t now_us)
 {
-    if (max_labels < 1)
-        max_labels = 1;
-    if (max_labels > UINT16_MAX - 1)
-        max_labels = UINT16_MAX - 1;
+    return monitor_new_known (max_labels, window_ms, now_us, NULL, 0, NULL, 0);
+}
+
+/*  Labels for max_labels names, or for all the known ones (plus extra)
+    when they are more: a name from the config is never folded.           */
+static uint32_t
+s_room (uint32_t max_labels, size_t known)
+{
+    size_t room = known > max_labels ? known : max_labels;
+    if (room < 1)
+        room = 1;
+    return room > UINT16_MAX - 1 ? UINT16_MAX - 1 : (uint32_t) room;
+}
+
+monitor_t *
+monitor_new_known (uint32_t max_labels, uint32_t window_ms, uint64_t now_us,
+                   const char *const *models, size_t n_models,
+                   const char *const *tenants, size_t n_tenants)
+{
     monitor_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
-    if (s_labelset_init (&self->models, max_labels, true)
-    ||  s_labelset_init (&self->tenants, max_labels, false)) {
+    if (s_labelset_init (&self->models, s_room (max_labels, n_models), true)
+    ||  s_labelset_init (&self->tenants, s_room (max_labels, n_tenants + 1), false)) {
         monitor_destroy (&self);
         return NULL;
     }
     self->default_tenant = s_labelset_get (&self->tenants, "default", 7);
+    /*  Known names take their labels first, so that a burst of invented
+        names before their first request cannot push them into "other".   */
+    for (size_t i = 0; i < n_models; i++)
+        if (models [i])
+            s_labelset_get (&self->models, models [i], strlen (models [i]));
+    for (size_t i = 0; i < n_tenants; i++)
+        if (tenants [i])
+            s_labelset_get (&self->tenants, tenants [i], strlen (tenants [i]));
     self->window_us = (uint64_t) (window_ms ? window_ms : 1) * 1000;
     self->window_start_us = now_us;
     return self;
@@ -233,6 +256,27 @@ s_latencies (const monitor_end_t *end, int64_t values [MON__COUNT])
     if (end->ttft_us && end->completion_tokens > 1 && end->total_us > end->ttft_us)
         values [MON_TPOT] = (int64_t) ((end->total_us - end->ttft_us)
                                        / (end->completion_tokens - 1));
+}
+
+void
+monitor_refuse (monitor_t *self, llmq_str_t model, llmq_str_t tenant, uint32_t priority,
+                uint32_t code)
+{
+    monitor_tag_t tag = {
+        .model = model.ptr && model.len ? s_labelset_get (&self->models, model.ptr, model.len)
+                                        : 0,
+        .tenant = tenant.ptr && tenant.len
+                  ? s_labelset_get (&self->tenants, tenant.ptr, tenant.len)
+                  : self->default_tenant,
+        .priority = (uint8_t) (priority < LLMQ_PRIO__COUNT ? priority : LLMQ_PRIO_NORMAL)
+    };
+    /*  Received and ended at once, so that received = answered + cached +
+        errors + in progress holds for every label.                        */
+    self->models.labels [tag.model].counts.received++;
+    self->tenants.labels [tag.tenant].counts.received++;
+    self->priorities [tag.priority].received++;
+    monitor_end_t end = { .code = code ? code : LLMQ_ERR_INTERNAL };
+    monitor_end (self, &tag, &end);
 }
 
 void

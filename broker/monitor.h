@@ -8,9 +8,11 @@
     the stats snapshot (stats.c), the Prometheus text (metrics_text.c)
     and the request log (reqlog.h) read it. One thread, no locks.
 
-    Label cardinality is bounded: the first max_labels distinct models
-    (and, separately, tenants; "default", for requests that name none,
-    is always the first) get their own label; later names are
+    Label cardinality is bounded: models and tenants named in the config
+    get their labels first (monitor_new_known); other models (and,
+    separately, tenants; "default", for requests that name none, is
+    always the first) get their own label while fewer than max_labels
+    are in use; later names are
     counted under "other", so a client inventing names cannot grow the
     broker's memory or a Prometheus server's series count.
 
@@ -92,11 +94,19 @@ typedef struct {
     uint16_t model;                 /* index into the model labels         */
     uint16_t tenant;                /* index into the tenant labels        */
     uint8_t priority;               /* llmq_priority_t                     */
+    uint16_t messages;              /* --log-prompt-sizes: message count   */
+    uint32_t prompt_bytes;          /* and bytes of their contents         */
 } monitor_tag_t;
 
 /*  max_labels >= 1 (models and tenants each, "other" not included);
     window_ms > 0. NULL when out of memory.                                */
 monitor_t *monitor_new (uint32_t max_labels, uint32_t window_ms, uint64_t now_us);
+/*  The same with the models and tenants the config names (NULL entries
+    skipped): they get their labels first, whatever their number; names
+    not known share what is left of max_labels, then fold into "other".   */
+monitor_t *monitor_new_known (uint32_t max_labels, uint32_t window_ms, uint64_t now_us,
+                              const char *const *models, size_t n_models,
+                              const char *const *tenants, size_t n_tenants);
 void monitor_destroy (monitor_t **self_p);
 
 /*  A request was accepted: counts it and fills tag. model is
@@ -105,6 +115,11 @@ void monitor_accept (monitor_t *self, const char *model, llmq_str_t tenant,
                      uint32_t priority, monitor_tag_t *tag);
 /*  A request ended.                                                       */
 void monitor_end (monitor_t *self, const monitor_tag_t *tag, const monitor_end_t *end);
+/*  A decoded request refused before the broker held it (shutting down,
+    out of memory): counted as received and ended with code (an error)
+    under its model, tenant and priority. O(1) expected.                   */
+void monitor_refuse (monitor_t *self, llmq_str_t model, llmq_str_t tenant,
+                     uint32_t priority, uint32_t code);
 /*  Starts a new window half when the current one is full (call on a tick). */
 void monitor_tick (monitor_t *self, uint64_t now_us);
 

@@ -110,14 +110,15 @@ aimd_init (aimd_t *self)
     self->throttled = 0;
 }
 
-void
+aimd_change_t
 aimd_throttle (aimd_t *self, uint32_t in_flight, uint32_t retry_after_ms, uint64_t now_us)
 {
     self->throttled++;
     /*  The 429s of one burst arrive together: the requests were all sent
         before the first one came back. Decrease once per pause.           */
     if (now_us < self->pause_until_us)
-        return;
+        return AIMD_SAME;
+    aimd_change_t change = self->limit > 0 ? AIMD_LOWERED : AIMD_STARTED;
     double base = self->limit > 0 ? self->limit : (in_flight > 0 ? in_flight : 1);
     if (self->limit <= 0)
         self->release = base < 2 ? 2 : base;
@@ -127,16 +128,19 @@ aimd_throttle (aimd_t *self, uint32_t in_flight, uint32_t retry_after_ms, uint64
         pause_ms = AIMD_MAX_PAUSE_MS;
     self->pause_until_us = now_us + (uint64_t) pause_ms * 1000;
     self->decreases++;
+    return change;
 }
 
-void
+aimd_change_t
 aimd_success (aimd_t *self)
 {
     if (self->limit <= 0)
-        return;
+        return AIMD_SAME;
     self->limit += 1 / self->limit;
-    if (self->limit >= self->release)
-        self->limit = 0;
+    if (self->limit < self->release)
+        return AIMD_SAME;
+    self->limit = 0;
+    return AIMD_RECOVERED;
 }
 
 bool

@@ -56,11 +56,22 @@ typedef struct {
 } aimd_t;
 
 void aimd_init (aimd_t *self);
-/*  A 429 with in_flight requests out; retry_after_ms 0 = none given.       */
-void aimd_throttle (aimd_t *self, uint32_t in_flight, uint32_t retry_after_ms,
-                    uint64_t now_us);
-/*  A successful answer.                                                   */
-void aimd_success (aimd_t *self);
+/*  What a call changed, so that the caller can log state changes once
+    (an episode begins, the limit drops again, the limit is back).         */
+typedef enum {
+    AIMD_SAME = 0,                  /* no change worth a log line          */
+    AIMD_LOWERED,                   /* throttled already, limit halved     */
+    AIMD_STARTED,                   /* was not throttled: now it is        */
+    AIMD_RECOVERED                  /* back to full: no longer throttled   */
+} aimd_change_t;
+
+/*  A 429 with in_flight requests out; retry_after_ms 0 = none given.
+    AIMD_STARTED, AIMD_LOWERED or AIMD_SAME (a 429 of the same burst).     */
+aimd_change_t aimd_throttle (aimd_t *self, uint32_t in_flight, uint32_t retry_after_ms,
+                             uint64_t now_us);
+/*  A successful answer: AIMD_RECOVERED when it ended throttling, else
+    AIMD_SAME (the additive steps are not state changes).                  */
+aimd_change_t aimd_success (aimd_t *self);
 /*  True when one more request may go out with in_flight out now.          */
 bool aimd_allows (const aimd_t *self, uint32_t in_flight, uint64_t now_us);
 /*  Current cap (0 = none) for stats.                                      */

@@ -196,6 +196,10 @@ reqlog_format (reqlog_format_t format, const reqlog_entry_t *e, uint64_t wall_ms
     s_num (&out, format, &first, "prompt_tokens", e->prompt_tokens);
     s_num (&out, format, &first, "completion_tokens", e->completion_tokens);
     s_num (&out, format, &first, "request_bytes", e->request_bytes);
+    if (e->has_prompt_size) {
+        s_num (&out, format, &first, "prompt_bytes", e->prompt_bytes);
+        s_num (&out, format, &first, "messages", e->messages);
+    }
     if (format == REQLOG_JSON)
         s_putc (&out, '}');
     buf [out.used++] = '\n';        /* s_putc always left room for it       */

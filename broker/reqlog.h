@@ -54,6 +54,11 @@ typedef struct {
     uint64_t queue_us, ttft_us, total_us, broker_us;
     uint32_t prompt_tokens, completion_tokens;
     uint64_t request_bytes;         /* size of the request (not its text)  */
+    /*  --log-prompt-sizes: the bytes of the messages' contents and how
+        many messages; written only when has_prompt_size.                  */
+    bool has_prompt_size;
+    uint64_t prompt_bytes;
+    uint32_t messages;
 } reqlog_entry_t;
 
 /*  Formats entry as one line (newline included) into buf; the length, at

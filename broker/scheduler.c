@@ -1002,32 +1002,44 @@ sched_release (sched_t *self, request_t *req, uint64_t now_us)
     s->rate_taken = false;
 }
 
-void
+aimd_change_t
 sched_settle (sched_t *self, request_t *req, const llmq_usage_t *usage, uint64_t now_us)
 {
     sched_req_t *s = &req->sched;
     if (!s->tenant)
-        return;
+        return AIMD_SAME;
+    aimd_change_t change = AIMD_SAME;
     if (s->limits)
-        aimd_success (&s->limits->aimd);
+        change = aimd_success (&s->limits->aimd);
     double actual = (double) usage->prompt_tokens + usage->completion_tokens;
     if (actual <= 0)
-        return;                 /* the backend reported no usage           */
+        return change;          /* the backend reported no usage           */
     bucket_settle (&s->tenant->tpm, s->est_tokens, actual, now_us);
     if (s->limits)
         bucket_settle (&s->limits->tpm, s->est_tokens, actual, now_us);
     (void) self;
+    return change;
 }
 
-void
+aimd_change_t
 sched_throttled (sched_t *self, request_t *req, uint32_t retry_after_ms, uint64_t now_us)
 {
     struct sched_limits *m = req->sched.limits ? req->sched.limits
                                                : s_limits_of (self, req->model);
     if (!m)
-        return;
-    aimd_throttle (&m->aimd, m->in_flight, retry_after_ms, now_us);
+        return AIMD_SAME;
+    aimd_change_t change = aimd_throttle (&m->aimd, m->in_flight, retry_after_ms, now_us);
     s_want_wake (self, m->aimd.pause_until_us);
+    return change;
+}
+
+uint32_t
+sched_aimd_cap (const sched_t *self, const request_t *req)
+{
+    (void) self;
+    const struct sched_limits *m = req->sched.limits ? req->sched.limits
+                                                     : req->model ? req->model->limits : NULL;
+    return m ? aimd_cap (&m->aimd) : 0;
 }
 
 uint64_t

@@ -44,6 +44,7 @@
 
 #include "llmq_proto.h"
 #include "models.h"
+#include "ratelimit.h"
 #include "requests.h"
 
 #include <stdbool.h>
@@ -148,12 +149,16 @@ void sched_charge (sched_t *self, request_t *req, uint64_t now_us);
 /*  req is no longer in flight (answered, failed, requeued).               */
 void sched_release (sched_t *self, request_t *req, uint64_t now_us);
 /*  A FINAL: settles the token estimate against the real usage and counts
-    a success for the model's AIMD.                                        */
-void sched_settle (sched_t *self, request_t *req, const llmq_usage_t *usage,
-                   uint64_t now_us);
-/*  A worker reported an upstream 429 for req's model.                    */
-void sched_throttled (sched_t *self, request_t *req, uint32_t retry_after_ms,
-                      uint64_t now_us);
+    a success for the model's AIMD. AIMD_RECOVERED when that ended the
+    model's throttling (for a log line), else AIMD_SAME.                   */
+aimd_change_t sched_settle (sched_t *self, request_t *req, const llmq_usage_t *usage,
+                            uint64_t now_us);
+/*  A worker reported an upstream 429 for req's model: how the model's
+    AIMD changed (ratelimit.h), for a log line on a state change.          */
+aimd_change_t sched_throttled (sched_t *self, request_t *req, uint32_t retry_after_ms,
+                               uint64_t now_us);
+/*  The in-flight limit AIMD puts on req's model now; 0 = none.           */
+uint32_t sched_aimd_cap (const sched_t *self, const request_t *req);
 
 /*  When something blocked on time may go; 0 = nothing waits on time.     */
 uint64_t sched_wake_us (const sched_t *self);

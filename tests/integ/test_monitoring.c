@@ -472,3 +472,97 @@ Test (monitoring, queue_depth_by_priority_and_oldest_age, .fini = s_stop, .timeo
     json_decref (root);
     llmq_client_destroy (&client);
 }
+
+/*  Labels: the config's tenants and models are labelled first, unknown
+    names share what --metrics-max-labels leaves and then fold into
+    "other"; refusals by the scheduler are counted by tenant, model and
+    priority; --log-prompt-sizes adds sizes (never the text) to the log.  */
+Test (monitoring, config_labels_refusals_and_prompt_sizes, .fini = s_stop, .timeout = 90)
+{
+    char path [] = "/tmp/llmq-mon-XXXXXX";
+    int fd = mkstemp (path);
+    cr_assert (fd >= 0);
+    FILE *f = fdopen (fd, "w");
+    cr_assert_not_null (f);
+    fputs ("tenants:\n"
+           "  acme: { rps: 0.01, burst: 1, mode: reject }\n"
+           "  beta: { weight: 1 }\n"
+           "models:\n"
+           "  mock: { max_in_flight: 64 }\n"
+           "  zeta: { max_in_flight: 64 }\n"
+           "broker:\n"
+           "  no_worker_grace_ms: 100\n"
+           "monitoring:\n"             /* the config keys of the flags    */
+           "  stats_interval_ms: 100\n"
+           "  metrics_listen: 127.0.0.1:0\n"
+           "  metrics_max_labels: 1\n"
+           "  log_format: json\n"
+           "  log_prompt_sizes: true\n", f);
+    fclose (f);
+    cluster_opts_t o = cluster_defaults ();
+    o.backend = "mock";
+    o.workers = 1;
+    o.slots = 4;
+    o.tokens = 8;
+    o.broker_extra [0] = "--config";
+    o.broker_extra [1] = path;
+    int started = cluster_start (&cluster, &o);
+    remove (path);
+    cr_assert_eq (started, 0, "cluster did not start");
+    llmq_client_t *client = llmq_client_new (cluster.clients_ep);
+    cr_assert_not_null (client);
+
+    /*  Unknown names first: with the known ones holding every slot they
+        fold into "other" at once, and cannot take the known ones' labels. */
+    llmq_result_t rc;
+    llmq_response_t *resp = s_chat (client, "invented", "stranger", LLMQ_PRIO_LOW, &rc);
+    cr_assert_neq (rc, LLMQ_OK);
+    llmq_response_destroy (&resp);
+    resp = s_chat (client, "zeta", "beta", LLMQ_PRIO_NORMAL, &rc);
+    cr_assert_neq (rc, LLMQ_OK);            /* no worker serves zeta       */
+    llmq_response_destroy (&resp);
+    /*  acme's burst of 1: one answer, then rate_limited at admission.    */
+    resp = s_chat (client, "mock", "acme", LLMQ_PRIO_HIGH, &rc);
+    cr_assert_eq (rc, LLMQ_OK, "%s", llmq_strerror (rc));
+    llmq_response_destroy (&resp);
+    resp = s_chat (client, "mock", "acme", LLMQ_PRIO_HIGH, &rc);
+    cr_assert_neq (rc, LLMQ_OK, "acme over its rate");
+    llmq_response_destroy (&resp);
+    llmq_client_destroy (&client);
+
+    json_t *root = s_stats ();
+    cr_expect_eq (s_get (root, "by_model.other.errors.no_worker"), 1);
+    cr_expect_eq (s_get (root, "by_model.zeta.errors.no_worker"), 1);
+    cr_expect_eq (s_get (root, "by_model.invented.received"), -1, "folded, no own label");
+    cr_expect_eq (s_get (root, "by_tenant.other.error_total"), 1);
+    cr_expect_eq (s_get (root, "by_tenant.beta.error_total"), 1);
+    cr_expect_eq (s_get (root, "by_tenant.acme.answered"), 1);
+    cr_expect_eq (s_get (root, "by_tenant.acme.errors.rate_limited"), 1);
+    cr_expect_eq (s_get (root, "by_model.mock.errors.rate_limited"), 1);
+    cr_expect_eq (s_get (root, "by_priority.high.errors.rate_limited"), 1);
+    json_decref (root);
+
+    json_t *samples = NULL;
+    uint64_t until = s_now_ms () + 10000;
+    const char *limited =
+        "llmq_tenant_requests_total{outcome=\"error\",tenant=\"acme\"}";
+    do {
+        json_decref (samples);
+        samples = s_metrics ();
+    } while (s_sample (samples, limited) != 1 && s_now_ms () < until);
+    cr_expect_eq (s_sample (samples, limited), 1);
+    cr_expect_eq (s_sample (samples,
+                  "llmq_model_requests_total{model=\"other\",outcome=\"error\"}"), 1);
+    cr_expect_eq (s_sample (samples,
+                  "llmq_model_requests_total{model=\"zeta\",outcome=\"error\"}"), 1);
+    cr_expect_eq (s_sample (samples,
+                  "llmq_model_requests_total{model=\"invented\",outcome=\"error\"}"), -1);
+    json_decref (samples);
+
+    /*  Sizes of the one message ("tell me about the " SECRET), no text.  */
+    char want [64];
+    snprintf (want, sizeof want, "\"prompt_bytes\":%zu,\"messages\":1",
+              strlen ("tell me about the " SECRET));
+    cr_expect_eq (proc_count_lines (&cluster.broker, want), 4, "want %s on 4 lines", want);
+    cr_expect_eq (proc_count_lines (&cluster.broker, SECRET), 0, "the prompt was logged");
+}

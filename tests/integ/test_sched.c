@@ -401,6 +401,16 @@ Test (sched, upstream_429_slows_down_without_failing_requests)
     cr_assert (model, "no scheduler.models.mock in stats");
     cr_assert_gt (json_integer_value (json_object_get (model, "throttled")), 0);
     cr_assert_gt (json_integer_value (json_object_get (model, "decreases")), 0);
+    /*  Logged once per change of the limit, not per 429 (README
+        "Monitoring").                                                     */
+    cr_expect_eq (proc_count_lines (&cluster.broker, "by upstream 429"),
+                  json_integer_value (json_object_get (model, "decreases")));
+    /*  An episode begins once, and again only after it has ended.        */
+    int started = proc_count_lines (&cluster.broker, "mock throttled by upstream 429");
+    int recovered = proc_count_lines (&cluster.broker, "mock rate limit recovered");
+    cr_expect (started == recovered || started == recovered + 1,
+               "%d episodes began, %d ended", started, recovered);
+    cr_expect_geq (started, 1);
     json_decref (root);
     llmq_client_destroy (&client);
 }

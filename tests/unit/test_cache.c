@@ -156,6 +156,86 @@ Test (cache, many_entries_grow_the_index)
     cache_destroy (&c);
 }
 
+/*  A value of size bytes for key i and round r, checkable afterwards.     */
+static void
+s_fill (unsigned char *value, size_t size, uint64_t i, uint64_t r)
+{
+    for (size_t j = 0; j < size; j++)
+        value [j] = (unsigned char) (i * 31 + r * 7 + j);
+}
+
+static bool
+s_intact (const unsigned char *got, size_t got_size, size_t size, uint64_t i, uint64_t r)
+{
+    if (!got || got_size != size || ((uintptr_t) got & 15) != 0)
+        return false;
+    for (size_t j = 0; j < size; j++)
+        if (got [j] != (unsigned char) (i * 31 + r * 7 + j))
+            return false;
+    return true;
+}
+
+Test (cache, read_entries_survive_churn_intact)
+{
+    /*  Hot keys read after every put get their second chance each turn of
+        the ring (moved, so their bytes must survive the move); cold keys
+        of changing sizes wrap the ring many times around them.           */
+    size_t budget = 32 * 1024;
+    cache_t *c = cache_new (budget);
+    unsigned char value [700];
+    for (uint64_t i = 0; i < 5000; i++) {
+        size_t size = 1 + (i * 131) % sizeof value;
+        cache_key_t k = K (i);
+        s_fill (value, size, i, 1);
+        cr_assert_eq (cache_put (c, &k, value, size, FAR, 0), 0);
+        /*  Not first in the ring, so moving them really moves bytes.      */
+        for (uint64_t h = 0; h < 4 && i == 10; h++) {
+            cache_key_t hk = K (1000000 + h);
+            s_fill (value, 100 + h, h, 0);
+            cr_assert_eq (cache_put (c, &hk, value, 100 + h, FAR, 0), 0);
+        }
+        for (uint64_t h = 0; h < 4 && i >= 10; h++) {
+            cache_key_t hk = K (1000000 + h);
+            size_t got_size;
+            const unsigned char *got = cache_get (c, &hk, 0, &got_size);
+            cr_assert (s_intact (got, got_size, 100 + h, h, 0), "hot %llu lost at %llu",
+                       (unsigned long long) h, (unsigned long long) i);
+        }
+        cr_assert_leq (cache_counters (c)->bytes, budget);
+    }
+    cr_assert_gt (cache_counters (c)->evicted_memory, 4000);
+    cache_destroy (&c);
+}
+
+Test (cache, replace_and_remove_churn_stays_within_budget)
+{
+    /*  Replaced and removed entries leave dead bytes behind; they are
+        reclaimed, never counted twice, and entries stays exact.          */
+    size_t budget = 16 * 1024;
+    cache_t *c = cache_new (budget);
+    unsigned char value [900];
+    for (uint64_t r = 0; r < 300; r++) {
+        for (uint64_t i = 0; i < 8; i++) {
+            size_t size = 50 + (r * 37 + i * 101) % 800;
+            cache_key_t k = K (i);
+            s_fill (value, size, i, r);
+            cr_assert_eq (cache_put (c, &k, value, size, FAR, 0), 0);
+            size_t got_size;
+            const unsigned char *got = cache_get (c, &k, 0, &got_size);
+            cr_assert (s_intact (got, got_size, size, i, r));
+            cr_assert_leq (cache_counters (c)->bytes, budget);
+        }
+        cache_key_t k = K (r % 8);
+        cache_remove (c, &k);
+        cr_assert_null (cache_get (c, &k, 0, &(size_t) { 0 }));
+        cr_assert_leq (cache_counters (c)->entries, 8);
+    }
+    cache_expire (c, FAR + 1, 1000);            /* everything expired      */
+    cr_assert_eq (cache_counters (c)->entries, 0);
+    cr_assert_leq (cache_counters (c)->bytes, 64 * 8 * 2, "only the index is left held");
+    cache_destroy (&c);
+}
+
 Test (cache_config, flags_parse_and_reject)
 {
     cache_config_t c;

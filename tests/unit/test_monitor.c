@@ -102,3 +102,56 @@ Test (monitor, window_keeps_one_to_two_halves)
     cr_assert_eq (monitor_model (m, tag.model)->latency [MON_TOTAL]->total, 1);
     monitor_destroy (&m);
 }
+
+Test (monitor, config_names_take_labels_first)
+{
+    /*  Three known models with room for two: all three get labels, and
+        an unknown one has no slot left.                                   */
+    const char *models [] = { "m-a", "m-b", "m-c" };
+    const char *tenants [] = { "acme" };
+    monitor_t *m = monitor_new_known (2, 60000, 0, models, 3, tenants, 1);
+    cr_assert_not_null (m);
+    monitor_tag_t tag;
+    monitor_accept (m, "invented", llmq_str ("stranger"), LLMQ_PRIO_NORMAL, &tag);
+    cr_assert_eq (tag.model, 0, "no slot left for an unknown model");
+    cr_assert_eq (tag.tenant, 0, "default + acme fill the tenant slots");
+    monitor_accept (m, "m-c", llmq_str ("acme"), LLMQ_PRIO_NORMAL, &tag);
+    cr_assert_str_eq (monitor_tag_model (m, &tag), "m-c");
+    cr_assert_str_eq (monitor_tag_tenant (m, &tag), "acme");
+    cr_assert_eq (monitor_models (m), 4);           /* other + 3           */
+    monitor_destroy (&m);
+
+    /*  One known model, room for three: two unknown ones share the rest,
+        even when they arrive before the known one's first request.        */
+    const char *one [] = { "known" };
+    m = monitor_new_known (3, 60000, 0, one, 1, NULL, 0);
+    const char *seen [] = { "u1", "u2", "u3", "known" };
+    const char *want [] = { "u1", "u2", "other", "known" };
+    for (int i = 0; i < 4; i++) {
+        monitor_accept (m, seen [i], llmq_str (NULL), LLMQ_PRIO_NORMAL, &tag);
+        cr_assert_str_eq (monitor_tag_model (m, &tag), want [i]);
+    }
+    monitor_destroy (&m);
+}
+
+Test (monitor, refusals_count_by_model_tenant_priority)
+{
+    monitor_t *m = monitor_new (8, 60000, 0);
+    monitor_refuse (m, llmq_str ("gpt"), llmq_str ("acme"), LLMQ_PRIO_HIGH,
+                    LLMQ_ERR_SHUTTING_DOWN);
+    monitor_refuse (m, llmq_str ("gpt"), llmq_str (NULL), LLMQ_PRIO_LOW, LLMQ_ERR_INTERNAL);
+    monitor_tag_t tag;
+    monitor_accept (m, "gpt", llmq_str ("acme"), LLMQ_PRIO_HIGH, &tag);
+    const monitor_label_t *gpt = monitor_model (m, tag.model);
+    cr_assert_eq (gpt->counts.received, 3);
+    cr_assert_eq (gpt->counts.errors [LLMQ_ERR_SHUTTING_DOWN], 1);
+    cr_assert_eq (gpt->counts.error_total, 2);
+    const monitor_label_t *acme = monitor_tenant (m, tag.tenant);
+    cr_assert_eq (acme->counts.errors [LLMQ_ERR_SHUTTING_DOWN], 1);
+    cr_assert_eq (monitor_priority (m, LLMQ_PRIO_HIGH)->errors [LLMQ_ERR_SHUTTING_DOWN], 1);
+    cr_assert_eq (monitor_priority (m, LLMQ_PRIO_LOW)->errors [LLMQ_ERR_INTERNAL], 1);
+    cr_assert_eq (monitor_totals (m).error_total, 2);
+    /*  No latency sample for a refusal.                                   */
+    cr_assert_eq (gpt->latency [MON_TOTAL]->total, 0);
+    monitor_destroy (&m);
+}

@@ -111,6 +111,25 @@ Test (aimd, decrease_pause_increase)
     cr_assert (aimd_allows (&a, 1000, 6 * SEC));
 }
 
+Test (aimd, reports_state_changes_once)
+{
+    aimd_t a;
+    aimd_init (&a);
+    cr_assert_eq (aimd_success (&a), AIMD_SAME, "not throttled: nothing to log");
+    cr_assert_eq (aimd_throttle (&a, 8, 1000, 1 * SEC), AIMD_STARTED);
+    cr_assert_eq (aimd_throttle (&a, 8, 1000, 1 * SEC + 5), AIMD_SAME, "same burst");
+    cr_assert_eq (aimd_throttle (&a, 4, 1000, 3 * SEC), AIMD_LOWERED);
+    int recovered = 0, steps = 0;
+    for (int i = 0; i < 100; i++) {
+        aimd_change_t change = aimd_success (&a);
+        recovered += change == AIMD_RECOVERED;
+        steps += change == AIMD_SAME;
+    }
+    cr_assert_eq (recovered, 1, "recovery reported once, not per step");
+    cr_assert_eq (aimd_cap (&a), 0);
+    cr_assert_eq (aimd_throttle (&a, 8, 1000, 10 * SEC), AIMD_STARTED, "a new episode");
+}
+
 Test (aimd, never_below_one)
 {
     aimd_t a;

@@ -103,3 +103,24 @@ Test (reqlog, format_names)
     cr_assert_eq (f, REQLOG_OFF);
     cr_assert_eq (reqlog_format_parse ("xml", &f), -1);
 }
+
+Test (reqlog, prompt_sizes_only_when_asked)
+{
+    reqlog_entry_t e = s_entry ();
+    char line [4096];
+    reqlog_format (REQLOG_JSON, &e, 0, line, sizeof line);
+    cr_expect_null (strstr (line, "prompt_bytes"), "off by default: %s", line);
+    cr_expect_null (strstr (line, "\"messages\""), "%s", line);
+    e.has_prompt_size = true;
+    e.prompt_bytes = 1234;
+    e.messages = 3;
+    reqlog_format (REQLOG_JSON, &e, 0, line, sizeof line);
+    json_error_t error;
+    json_t *root = json_loads (line, 0, &error);
+    cr_assert_not_null (root, "not JSON: %s (%s)", line, error.text);
+    cr_expect_eq (json_integer_value (json_object_get (root, "prompt_bytes")), 1234);
+    cr_expect_eq (json_integer_value (json_object_get (root, "messages")), 3);
+    json_decref (root);
+    reqlog_format (REQLOG_LOGFMT, &e, 0, line, sizeof line);
+    cr_expect_not_null (strstr (line, " prompt_bytes=1234 messages=3"), "%s", line);
+}
