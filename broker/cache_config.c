@@ -104,12 +104,8 @@ cache_config_set (cache_config_t *config, const char *name, const char *value)
         rc = 0;
         config->redis_url = value [0] && strcmp (value, "off") ? value : NULL;
     }
-    else {
-        fprintf (stderr, "llmq-broker: unknown cache setting '%s'\n", name);
-        return -1;
-    }
-    if (rc)
-        fprintf (stderr, "llmq-broker: bad value '%s' for %s (see --help)\n", value, key);
+    else
+        rc = -1;                /* unknown setting: the caller reports it  */
     return rc;
 }
 

@@ -42,7 +42,7 @@ typedef struct {
 void cache_config_defaults (cache_config_t *config);
 /*  Sets one setting from its flag name without the dashes ("cache-memory";
     "cache_memory" works too, for config files) and its text value. 0, or
-    -1 with a message on stderr for a bad value or an unknown name. Sizes
+    -1 for a bad value or an unknown name (the caller reports it). Sizes
     take a K, M or G suffix (KiB, MiB, GiB). value is kept, not copied
     (cache-redis).                                                         */
 int cache_config_set (cache_config_t *config, const char *name, const char *value);

@@ -333,8 +333,7 @@ s_cache_pair (parse_t *p, const char *key, yaml_node_t *kn, yaml_node_t *vn, voi
     for (char *c = name; *c; c++)
         if (*c == '_')
             *c = '-';
-    /*  Checked now, on a scratch copy, so the error names the line (the
-        cache module reports the detail on stderr).                        */
+    /*  Checked now, on a scratch copy, so the error names the line.       */
     cache_config_t scratch;
     cache_config_defaults (&scratch);
     if (cache_config_set (&scratch, name, text))

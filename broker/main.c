@@ -227,8 +227,11 @@ s_parse (int argc, char *argv [], broker_config_t *config)
             case OPT_CACHE_POLICY: case OPT_CACHE_NAMESPACE: case OPT_CACHE_REDIS:
             case OPT_CACHE_REDIS_TIMEOUT:
                 for (const struct option *o = s_options; o->name; o++)
-                    if (o->val == opt && cache_config_set (&config->cache, o->name, optarg))
+                    if (o->val == opt && cache_config_set (&config->cache, o->name, optarg)) {
+                        fprintf (stderr, "llmq-broker: bad value '%s' for --%s (see --help)\n",
+                                 optarg, o->name);
                         return 2;
+                    }
                 break;
             case 'V':         printf ("llmq-broker %s\n", LLMQ_VERSION_STRING); return 1;
             case '?':         s_usage (stderr); return 2;
