@@ -1136,16 +1136,11 @@ sched_stats_write (sched_t *self, llmq_writer_t *w, uint64_t now_us)
 {
     llmq_writer_str (w, "scheduler");
     llmq_writer_map (w, 7);
-    llmq_writer_str (w, "queued");
-    llmq_writer_uint (w, self->queued);
-    llmq_writer_str (w, "queued_bytes");
-    llmq_writer_uint (w, self->queued_bytes);
-    llmq_writer_str (w, "shed");
-    llmq_writer_uint (w, self->shed);
-    llmq_writer_str (w, "aged");
-    llmq_writer_uint (w, self->aged);
-    llmq_writer_str (w, "tenant_count");
-    llmq_writer_uint (w, zhashx_size (self->tenants));
+    llmq_writer_kv_uint (w, "queued", self->queued);
+    llmq_writer_kv_uint (w, "queued_bytes", self->queued_bytes);
+    llmq_writer_kv_uint (w, "shed", self->shed);
+    llmq_writer_kv_uint (w, "aged", self->aged);
+    llmq_writer_kv_uint (w, "tenant_count", zhashx_size (self->tenants));
     size_t n = zhashx_size (self->tenants);
     llmq_writer_str (w, "tenants");
     llmq_writer_map (w, (uint32_t) (n < STATS_MAX_TENANTS ? n : STATS_MAX_TENANTS));
@@ -1155,18 +1150,12 @@ sched_stats_write (sched_t *self, llmq_writer_t *w, uint64_t now_us)
          more = sched_tenant_info (self, false, &t), i++) {
         llmq_writer_str (w, t.name);
         llmq_writer_map (w, 6);
-        llmq_writer_str (w, "weight");
-        llmq_writer_uint (w, t.weight);
-        llmq_writer_str (w, "queued");
-        llmq_writer_uint (w, t.queued);
-        llmq_writer_str (w, "in_flight");
-        llmq_writer_uint (w, t.in_flight);
-        llmq_writer_str (w, "dispatched");
-        llmq_writer_uint (w, t.dispatched);
-        llmq_writer_str (w, "rate_limited");
-        llmq_writer_uint (w, t.rate_limited);
-        llmq_writer_str (w, "deferred");
-        llmq_writer_uint (w, t.deferred);
+        llmq_writer_kv_uint (w, "weight", t.weight);
+        llmq_writer_kv_uint (w, "queued", t.queued);
+        llmq_writer_kv_uint (w, "in_flight", t.in_flight);
+        llmq_writer_kv_uint (w, "dispatched", t.dispatched);
+        llmq_writer_kv_uint (w, "rate_limited", t.rate_limited);
+        llmq_writer_kv_uint (w, "deferred", t.deferred);
     }
     llmq_writer_str (w, "models");
     llmq_writer_map (w, (uint32_t) zhashx_size (self->limits));
@@ -1175,14 +1164,10 @@ sched_stats_write (sched_t *self, llmq_writer_t *w, uint64_t now_us)
          more = sched_model_info (self, false, now_us, &m)) {
         llmq_writer_str (w, m.name);
         llmq_writer_map (w, 5);
-        llmq_writer_str (w, "in_flight");
-        llmq_writer_uint (w, m.in_flight);
-        llmq_writer_str (w, "aimd_cap");
-        llmq_writer_uint (w, m.aimd_cap);
-        llmq_writer_str (w, "throttled");
-        llmq_writer_uint (w, m.throttled);
-        llmq_writer_str (w, "decreases");
-        llmq_writer_uint (w, m.decreases);
+        llmq_writer_kv_uint (w, "in_flight", m.in_flight);
+        llmq_writer_kv_uint (w, "aimd_cap", m.aimd_cap);
+        llmq_writer_kv_uint (w, "throttled", m.throttled);
+        llmq_writer_kv_uint (w, "decreases", m.decreases);
         llmq_writer_str (w, "paused");
         llmq_writer_bool (w, m.paused);
     }

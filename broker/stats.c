@@ -14,10 +14,8 @@ s_write_requests (llmq_writer_t *w, const stats_t *stats, const monitor_t *monit
 {
     llmq_writer_str (w, "requests");
     llmq_writer_map (w, monitor ? 11 : 9);
-    llmq_writer_str (w, "received");
-    llmq_writer_uint (w, stats->received);
-    llmq_writer_str (w, "answered");
-    llmq_writer_uint (w, stats->answered);
+    llmq_writer_kv_uint (w, "received", stats->received);
+    llmq_writer_kv_uint (w, "answered", stats->answered);
     /*  Every code, zeros included: monitors get stable keys.              */
     llmq_writer_str (w, "errors");
     llmq_writer_map (w, LLMQ_ERR__COUNT - 1);
@@ -25,26 +23,18 @@ s_write_requests (llmq_writer_t *w, const stats_t *stats, const monitor_t *monit
         llmq_writer_str (w, llmq_errcode_name (code));
         llmq_writer_uint (w, stats->errors[code]);
     }
-    llmq_writer_str (w, "resends");
-    llmq_writer_uint (w, stats->resends);
-    llmq_writer_str (w, "replayed");
-    llmq_writer_uint (w, stats->replayed);
-    llmq_writer_str (w, "cancelled");
-    llmq_writer_uint (w, stats->cancelled);
-    llmq_writer_str (w, "malformed");
-    llmq_writer_uint (w, stats->malformed);
-    llmq_writer_str (w, "dropped_replies");
-    llmq_writer_uint (w, stats->dropped_replies);
-    llmq_writer_str (w, "send_failures");
-    llmq_writer_uint (w, stats->send_failures);
+    llmq_writer_kv_uint (w, "resends", stats->resends);
+    llmq_writer_kv_uint (w, "replayed", stats->replayed);
+    llmq_writer_kv_uint (w, "cancelled", stats->cancelled);
+    llmq_writer_kv_uint (w, "malformed", stats->malformed);
+    llmq_writer_kv_uint (w, "dropped_replies", stats->dropped_replies);
+    llmq_writer_kv_uint (w, "send_failures", stats->send_failures);
     if (monitor) {
         uint64_t errors = 0;
         for (uint32_t code = 1; code < LLMQ_ERR__COUNT; code++)
             errors += stats->errors[code];
-        llmq_writer_str (w, "cached");
-        llmq_writer_uint (w, monitor_totals (monitor).cached);
-        llmq_writer_str (w, "error_total");
-        llmq_writer_uint (w, errors);
+        llmq_writer_kv_uint (w, "cached", monitor_totals (monitor).cached);
+        llmq_writer_kv_uint (w, "error_total", errors);
     }
 }
 
@@ -114,25 +104,19 @@ s_write_worker (llmq_writer_t *w, const worker_t *worker, uint64_t now_us)
     llmq_writer_array (w, worker->n_models);
     for (uint32_t i = 0; i < worker->n_models; i++)
         llmq_writer_str (w, worker->models[i]->name);
-    llmq_writer_str (w, "slots");
-    llmq_writer_uint (w, worker->slots);
-    llmq_writer_str (w, "in_flight");
-    llmq_writer_uint (w, worker_in_flight (worker));
+    llmq_writer_kv_uint (w, "slots", worker->slots);
+    llmq_writer_kv_uint (w, "in_flight", worker_in_flight (worker));
     llmq_writer_str (w, "state");
     llmq_writer_str (w, worker->draining ? "draining" : "ready");
     llmq_writer_str (w, "heartbeat_age_ms");
     uint64_t age_us = now_us > worker->last_seen_us ? now_us - worker->last_seen_us : 0;
     llmq_writer_uint (w, age_us / 1000);
-    llmq_writer_str (w, "served");
-    llmq_writer_uint (w, worker->served);
-    llmq_writer_str (w, "ttft_ewma_us");
-    llmq_writer_uint (w, worker->health.ttft_ewma_us);
+    llmq_writer_kv_uint (w, "served", worker->served);
+    llmq_writer_kv_uint (w, "ttft_ewma_us", worker->health.ttft_ewma_us);
     llmq_writer_str (w, "error_rate");
     llmq_writer_double (w, worker->health.error_rate);
-    llmq_writer_str (w, "total_ewma_us");
-    llmq_writer_uint (w, worker->health.total_ewma_us);
-    llmq_writer_str (w, "upstream_429");
-    llmq_writer_uint (w, worker->health.upstream_429);
+    llmq_writer_kv_uint (w, "total_ewma_us", worker->health.total_ewma_us);
+    llmq_writer_kv_uint (w, "upstream_429", worker->health.upstream_429);
     llmq_writer_str (w, "backend_state");
     llmq_writer_str (w, llmq_backend_state_name (worker->health.backend_state));
 }
@@ -155,12 +139,9 @@ s_write_counts (llmq_writer_t *w, const monitor_counts_t *counts)
     for (uint32_t code = 1; code < LLMQ_ERR__COUNT; code++)
         nonzero += counts->errors[code] > 0;
     llmq_writer_map (w, 7);
-    llmq_writer_str (w, "received");
-    llmq_writer_uint (w, counts->received);
-    llmq_writer_str (w, "answered");
-    llmq_writer_uint (w, counts->answered);
-    llmq_writer_str (w, "cached");
-    llmq_writer_uint (w, counts->cached);
+    llmq_writer_kv_uint (w, "received", counts->received);
+    llmq_writer_kv_uint (w, "answered", counts->answered);
+    llmq_writer_kv_uint (w, "cached", counts->cached);
     /*  Only the codes that happened: a map per label with every code
         would make the snapshot several times larger.                      */
     llmq_writer_str (w, "errors");
@@ -170,12 +151,9 @@ s_write_counts (llmq_writer_t *w, const monitor_counts_t *counts)
             llmq_writer_str (w, llmq_errcode_name (code));
             llmq_writer_uint (w, counts->errors[code]);
         }
-    llmq_writer_str (w, "error_total");
-    llmq_writer_uint (w, counts->error_total);
-    llmq_writer_str (w, "prompt_tokens");
-    llmq_writer_uint (w, counts->prompt_tokens);
-    llmq_writer_str (w, "completion_tokens");
-    llmq_writer_uint (w, counts->completion_tokens);
+    llmq_writer_kv_uint (w, "error_total", counts->error_total);
+    llmq_writer_kv_uint (w, "prompt_tokens", counts->prompt_tokens);
+    llmq_writer_kv_uint (w, "completion_tokens", counts->completion_tokens);
 }
 
 /*  A label set; "other" only when something was folded into it.           */
@@ -202,26 +180,18 @@ s_write_latency (llmq_writer_t *w, const monitor_t *monitor, uint64_t now_us)
     histogram_t *merged = histogram_new ();
     llmq_writer_str (w, "latency_us");
     llmq_writer_map (w, 1 + (merged ? MON__COUNT : 0));
-    llmq_writer_str (w, "window_ms");
-    llmq_writer_uint (w, monitor_window_ms (monitor, now_us));
+    llmq_writer_kv_uint (w, "window_ms", monitor_window_ms (monitor, now_us));
     for (int m = 0; merged && m < MON__COUNT; m++) {
         monitor_window (monitor, (monitor_metric_t) m, merged);
         llmq_writer_str (w, monitor_metric_name ((monitor_metric_t) m));
         llmq_writer_map (w, 7);
-        llmq_writer_str (w, "count");
-        llmq_writer_uint (w, merged->total);
-        llmq_writer_str (w, "mean");
-        llmq_writer_uint (w, merged->total ? merged->sum / merged->total : 0);
-        llmq_writer_str (w, "p50");
-        llmq_writer_uint (w, histogram_percentile (merged, 50));
-        llmq_writer_str (w, "p90");
-        llmq_writer_uint (w, histogram_percentile (merged, 90));
-        llmq_writer_str (w, "p99");
-        llmq_writer_uint (w, histogram_percentile (merged, 99));
-        llmq_writer_str (w, "p999");
-        llmq_writer_uint (w, histogram_percentile (merged, 99.9));
-        llmq_writer_str (w, "max");
-        llmq_writer_uint (w, merged->max);
+        llmq_writer_kv_uint (w, "count", merged->total);
+        llmq_writer_kv_uint (w, "mean", merged->total ? merged->sum / merged->total : 0);
+        llmq_writer_kv_uint (w, "p50", histogram_percentile (merged, 50));
+        llmq_writer_kv_uint (w, "p90", histogram_percentile (merged, 90));
+        llmq_writer_kv_uint (w, "p99", histogram_percentile (merged, 99));
+        llmq_writer_kv_uint (w, "p999", histogram_percentile (merged, 99.9));
+        llmq_writer_kv_uint (w, "max", merged->max);
     }
     histogram_destroy (&merged);
 }
@@ -247,22 +217,14 @@ s_write_config (llmq_writer_t *w, const stats_config_t *config)
     s_write_str_or_nil (w, "stats_pub", config->stats_pub_ep);
     s_write_str_or_nil (w, "metrics_listen", config->metrics_listen);
     s_write_str_or_nil (w, "log_format", config->log_format);
-    llmq_writer_str (w, "stats_interval_ms");
-    llmq_writer_uint (w, config->stats_interval_ms);
-    llmq_writer_str (w, "request_timeout_ms");
-    llmq_writer_uint (w, config->request_timeout_ms);
-    llmq_writer_str (w, "max_timeout_ms");
-    llmq_writer_uint (w, config->max_timeout_ms);
-    llmq_writer_str (w, "no_worker_grace_ms");
-    llmq_writer_uint (w, config->no_worker_grace_ms);
-    llmq_writer_str (w, "max_attempts");
-    llmq_writer_uint (w, config->max_attempts);
-    llmq_writer_str (w, "max_queue");
-    llmq_writer_uint (w, config->max_queue);
-    llmq_writer_str (w, "heartbeat_ms");
-    llmq_writer_uint (w, config->heartbeat_ms);
-    llmq_writer_str (w, "liveness");
-    llmq_writer_uint (w, config->liveness);
+    llmq_writer_kv_uint (w, "stats_interval_ms", config->stats_interval_ms);
+    llmq_writer_kv_uint (w, "request_timeout_ms", config->request_timeout_ms);
+    llmq_writer_kv_uint (w, "max_timeout_ms", config->max_timeout_ms);
+    llmq_writer_kv_uint (w, "no_worker_grace_ms", config->no_worker_grace_ms);
+    llmq_writer_kv_uint (w, "max_attempts", config->max_attempts);
+    llmq_writer_kv_uint (w, "max_queue", config->max_queue);
+    llmq_writer_kv_uint (w, "heartbeat_ms", config->heartbeat_ms);
+    llmq_writer_kv_uint (w, "liveness", config->liveness);
 }
 
 static void
@@ -281,10 +243,8 @@ s_write_monitor (llmq_writer_t *w, const stats_view_t *view)
     }
     llmq_writer_str (w, "tokens");
     llmq_writer_map (w, 2);
-    llmq_writer_str (w, "prompt");
-    llmq_writer_uint (w, monitor_totals (monitor).prompt_tokens);
-    llmq_writer_str (w, "completion");
-    llmq_writer_uint (w, monitor_totals (monitor).completion_tokens);
+    llmq_writer_kv_uint (w, "prompt", monitor_totals (monitor).prompt_tokens);
+    llmq_writer_kv_uint (w, "completion", monitor_totals (monitor).completion_tokens);
     s_write_latency (w, monitor, view->now_us);
 }
 
@@ -299,13 +259,10 @@ stats_snapshot_view (const stats_view_t *view, llmq_buf_t *buf)
     llmq_writer_map (w, keys);
     llmq_writer_str (w, "version");
     llmq_writer_str (w, LLMQ_VERSION_STRING);
-    llmq_writer_str (w, "uptime_ms");
-    llmq_writer_uint (w, view->uptime_ms);
+    llmq_writer_kv_uint (w, "uptime_ms", view->uptime_ms);
     s_write_requests (w, view->stats, view->monitor);
-    llmq_writer_str (w, "queued");
-    llmq_writer_uint (w, models_queued (view->models));
-    llmq_writer_str (w, "in_flight");
-    llmq_writer_uint (w, s_in_flight (view->workers));
+    llmq_writer_kv_uint (w, "queued", models_queued (view->models));
+    llmq_writer_kv_uint (w, "in_flight", s_in_flight (view->workers));
     s_write_queues (w, view->models);
     llmq_writer_str (w, "workers");
     llmq_writer_array (w, (uint32_t) workers_count (view->workers));

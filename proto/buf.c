@@ -196,3 +196,17 @@ llmq_writer_nil (llmq_writer_t *w)
 {
     s_check (w, msgpack_pack_nil (&w->pk));
 }
+
+void
+llmq_writer_kv_uint (llmq_writer_t *w, const char *key, uint64_t v)
+{
+    llmq_writer_str (w, key);
+    llmq_writer_uint (w, v);
+}
+
+void
+llmq_writer_kv_str (llmq_writer_t *w, const char *key, const char *v)
+{
+    llmq_writer_str (w, key);
+    llmq_writer_str (w, v);
+}

@@ -375,6 +375,9 @@ void llmq_writer_int   (llmq_writer_t *w, int64_t v);
 void llmq_writer_double(llmq_writer_t *w, double v);
 void llmq_writer_bool  (llmq_writer_t *w, bool v);
 void llmq_writer_nil   (llmq_writer_t *w);
+/*  A map entry in one call: the key (NUL-terminated) then the value.     */
+void llmq_writer_kv_uint (llmq_writer_t *w, const char *key, uint64_t v);
+void llmq_writer_kv_str  (llmq_writer_t *w, const char *key, const char *v);
 /*  True when a write ran out of memory; the frame is then unusable.       */
 bool llmq_writer_failed (const llmq_writer_t *w);
 
